@@ -1,0 +1,65 @@
+# make demo   — venv, install, the whole DAG on the embedded synthetic default, summary table
+# make test   — the test suite (this is what .ci/run calls)
+# make check  — fast static checks: ruff, snakemake --lint, dvc.yaml freshness
+#
+# PyTorch: by default the CPU build of torch==2.13.0 (a local wheel if pip finds one, else the
+# PyTorch CPU index), so no CUDA wheels are downloaded. GPU users choose their build, e.g.
+#   make demo TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX_URL ?=
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+CORES ?= all
+PYTEST_ARGS ?=
+
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test check lint format dvc.yaml clean bench
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+ifeq ($(TORCH_INDEX_URL),)
+	$(BIN)/python -m pip install --quiet --no-index "$(TORCH_SPEC)" 2>/dev/null \
+	  || $(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) "$(TORCH_SPEC)"
+else
+	$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX_URL) "$(TORCH_SPEC)"
+endif
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	snakemake --cores $(CORES)
+	python scripts/demo_summary.py
+
+test: install
+	python -m pytest -n 2 $(PYTEST_ARGS)
+
+check: install
+	ruff check .
+	ruff format --check .
+	snakemake --lint
+	python -m pipeline dvc-yaml --check
+
+format: install
+	ruff format .
+	ruff check --fix .
+
+dvc.yaml: install
+	python -m pipeline dvc-yaml
+
+bench: install
+	python scripts/bench_demo.py
+
+clean:
+	rm -rf data/raw data/prepared data/features models checkpoints results/predictions \
+	  results/scores logs benchmarks .snakemake

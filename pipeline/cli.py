@@ -1,0 +1,133 @@
+"""`python -m pipeline <command>`: one subcommand per pipeline step. Only argument parsing here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pipeline.errors import PipelineError
+
+
+def _params(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--params",
+        action="append",
+        default=None,
+        metavar="FILE",
+        help="params.yaml, then presets overlaid in order (default: params.yaml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="validate params (and presets); print the runs")
+    _params(p)
+
+    p = sub.add_parser("generate", help="write the synthetic benchmark in raw publisher formats")
+    _params(p)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("download", help="download a dataset from its registered source")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--lock", default="data/sources.lock.json")
+
+    p = sub.add_parser("prepare", help="raw files as distributed -> normalized records")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--raw", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--layout", choices=["original", "xtreme"], default="original")
+
+    p = sub.add_parser("tokenizer", help="train the WordPiece tokenizer of the tiny encoder")
+    _params(p)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("pretrain", help="masked-LM pretraining of the tiny encoder")
+    _params(p)
+    p.add_argument("--tokenizer", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoints", required=True)
+
+    p = sub.add_parser("train", help="train one run of an experiment (resumes from checkpoints)")
+    _params(p)
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--checkpoints", required=True)
+
+    p = sub.add_parser("predict", help="predict dev and test of a run's evaluation TLPs")
+    _params(p)
+    p.add_argument("--run", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("score-run", help="score a run's predictions against prepared gold")
+    _params(p)
+    p.add_argument("--run", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("score", help="score a prediction file in the task's official format")
+    p.add_argument("--task", required=True)
+    p.add_argument("--lang", required=True)
+    p.add_argument("--gold", required=True)
+    p.add_argument("--pred", required=True)
+    p.add_argument("--style", choices=["squad", "mlqa"], default=None)
+
+    p = sub.add_parser("report", help="metrics.json, tables and plots from all scores")
+    _params(p)
+    p.add_argument("--scores", nargs="+", required=True)
+    p.add_argument("--runs", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from the Snakemake DAG")
+    p.add_argument("--out", default="dvc.yaml")
+    p.add_argument("--check", action="store_true", help="fail if the file on disk is stale")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from pipeline import steps
+
+    params = args.params if getattr(args, "params", None) else ["params.yaml"]
+    c = args.command
+    try:
+        if c == "validate":
+            res = [r.to_json() for r in steps.runs_of(params)]
+        elif c == "generate":
+            res = steps.generate(params, args.out)
+        elif c == "download":
+            res = steps.download(args.dataset, args.out, args.lock)
+        elif c == "prepare":
+            res = steps.prepare(args.dataset, args.raw, args.out, args.layout)
+        elif c == "tokenizer":
+            res = steps.tokenizer(params, args.out)
+        elif c == "pretrain":
+            res = steps.pretrain(params, args.tokenizer, args.out, args.checkpoints)
+        elif c == "train":
+            res = steps.train(params, args.run, args.out, args.checkpoints)
+        elif c == "predict":
+            res = steps.predict(params, args.run, args.model, args.out)
+        elif c == "score-run":
+            res = steps.score_run(params, args.run, args.predictions, args.out)
+        elif c == "score":
+            res = steps.score_files(args.task, args.lang, args.gold, args.pred, args.style)
+        elif c == "report":
+            res = steps.report(params, args.scores, args.runs, args.out)
+            print(res.pop("summary"))
+            res = None
+        elif c == "dvc-yaml":
+            res = steps.dvc_yaml(args.out, args.check)
+        else:  # pragma: no cover - argparse rejects unknown commands
+            raise AssertionError(c)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if res is not None:
+        print(steps.dump(res))
+    return 0

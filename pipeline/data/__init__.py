@@ -1,0 +1,1 @@
+"""Data layer: sources, downloads, one reader per raw format, the synthetic benchmark, storage."""

@@ -1,0 +1,669 @@
+"""`prepare`: a raw dataset directory → normalized records on disk (`pipeline.data.store` layout).
+
+The raw directory is laid out as the publisher distributes it (`layout="original"`), or as
+XTREME's `download_data.sh` writes it (`layout="xtreme"`). Every record lands in a TLP
+(`task/lang`) and one of the splits train/dev/test; publisher split names are mapped honestly
+and the mapping is written into the summary (`notes.<dataset>.splits`), e.g. TyDiQA-GoldP's
+dev stays `dev` even though XTREME reports it as its test set, and XQuAD has only `test`.
+
+Nothing is written unless every file reads cleanly: all records are collected first, then
+`store.save_prepared` writes the directory atomically.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.data import store
+from pipeline.data.readers import (
+    ReadResult,
+    TableFormat,
+    dedup_ids,
+    read_conllu,
+    read_marc_jsonl,
+    read_mnli_jsonl,
+    read_mtod_tsv,
+    read_panx,
+    read_pawsx_tsv,
+    read_sentiment_table,
+    read_squad_json,
+    read_xnli_mt_train,
+    read_xnli_tsv,
+    read_xtreme_pair_tsv,
+    read_xtreme_tagging_tsv,
+)
+from pipeline.errors import DataError, PipelineError
+from pipeline.io import read_json
+from pipeline.records import SPLITS, TLP
+
+#: dataset name -> task name (pipeline.records.TASK_TYPES)
+DATASET_TASKS: dict[str, str] = {
+    "xnli": "nli",
+    "mnli": "nli",
+    "pawsx": "pa",
+    "udpos": "pos",
+    "panx": "ner",
+    "squad": "qa",
+    "mlqa": "qa",
+    "xquad": "qa",
+    "tydiqa": "qa",
+    "mtod": "mtod",
+    "marc": "sa",
+    "sentipers": "sa",
+    "sentiraama": "sa",
+}
+DATASETS: tuple[str, ...] = (*DATASET_TASKS, "synthetic")
+LAYOUTS: tuple[str, ...] = ("original", "xtreme")
+#: datasets that XTREME's download script writes (the others have no xtreme layout)
+XTREME_DATASETS: tuple[str, ...] = (
+    "xnli",
+    "pawsx",
+    "panx",
+    "udpos",
+    "squad",
+    "mlqa",
+    "xquad",
+    "tydiqa",
+)
+SYNTHETIC_MANIFEST = "synthetic.json"
+
+#: how publisher split names map to ours, per dataset and layout (written into the summary)
+SPLIT_NOTES: dict[tuple[str, str], dict[str, str]] = {
+    ("xnli", "original"): {
+        "train": "XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv (MultiNLI train, "
+        "machine-translated; en is the original)",
+        "dev": "XNLI-1.0/xnli.dev.tsv",
+        "test": "XNLI-1.0/xnli.test.tsv",
+    },
+    ("mnli", "original"): {
+        "train": "multinli_1.0_train.jsonl",
+        "dev": "multinli_1.0_dev_matched.jsonl",
+        "test": "multinli_1.0_dev_mismatched.jsonl (MultiNLI's test labels are not public)",
+    },
+    ("pawsx", "original"): {
+        "train": "x-final/<lang>/train.tsv (en) or translated_train.tsv (machine-translated)",
+        "dev": "x-final/<lang>/dev_2k.tsv",
+        "test": "x-final/<lang>/test_2k.tsv",
+    },
+    ("panx", "original"): {"train": "<lang>/train", "dev": "<lang>/dev", "test": "<lang>/test"},
+    ("udpos", "original"): {
+        "train": "UD_*/<code>_<treebank>-ud-train.conllu (all treebanks of a language)",
+        "dev": "UD_*/<code>_<treebank>-ud-dev.conllu",
+        "test": "UD_*/<code>_<treebank>-ud-test.conllu",
+    },
+    ("squad", "original"): {"train": "train-v1.1.json", "dev": "dev-v1.1.json"},
+    ("mlqa", "original"): {
+        "train": "MLQA_V1/train/train-context-<l>-question-<l>.json (not in the MLQA release; "
+        "the synthetic benchmark adds it)",
+        "dev": "MLQA_V1/dev/dev-context-<l>-question-<l>.json",
+        "test": "MLQA_V1/test/test-context-<l>-question-<l>.json",
+    },
+    ("xquad", "original"): {"test": "xquad.<lang>.json (XQuAD has only this one split)"},
+    ("tydiqa", "original"): {
+        "train": "tydiqa-goldp-v1.1-train.json",
+        "dev": "tydiqa-goldp-v1.1-dev.json (the split XTREME reports as TyDiQA-GoldP test)",
+    },
+    ("mtod", "original"): {
+        "train": "<lang>/train-<lang>.tsv",
+        "dev": "<lang>/eval-<lang>.tsv",
+        "test": "<lang>/test-<lang>.tsv",
+    },
+    ("marc", "original"): {
+        "train": "dataset_<lang>_train.json",
+        "dev": "dataset_<lang>_dev.json",
+        "test": "dataset_<lang>_test.json",
+    },
+    ("sentipers", "original"): {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
+    ("sentiraama", "original"): {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
+    ("xnli", "xtreme"): {
+        "train": "xnli/train-en.tsv (MultiNLI train)",
+        "dev": "xnli/dev-<lang>.tsv",
+        "test": "xnli/test-<lang>.tsv (XTREME strips its labels: such rows are skipped)",
+    },
+    ("pawsx", "xtreme"): {
+        "train": "pawsx/train-en.tsv",
+        "dev": "pawsx/dev-<lang>.tsv",
+        "test": "pawsx/test-<lang>.tsv (XTREME strips its labels: such rows are skipped)",
+    },
+    ("panx", "xtreme"): {
+        "train": "panx/train-<lang>.tsv",
+        "dev": "panx/dev-<lang>.tsv",
+        "test": "panx/test-<lang>.tsv (XTREME strips its tags: such sentences are skipped)",
+    },
+    ("udpos", "xtreme"): {
+        "train": "udpos/train-<lang>.tsv",
+        "dev": "udpos/dev-<lang>.tsv",
+        "test": "udpos/test-<lang>.tsv (XTREME strips its tags: such sentences are skipped)",
+    },
+    ("squad", "xtreme"): {"train": "squad/train-v1.1.json", "dev": "squad/dev-v1.1.json"},
+    ("mlqa", "xtreme"): {
+        "dev": "mlqa/MLQA_V1/dev/dev-context-<l>-question-<l>.json",
+        "test": "mlqa/MLQA_V1/test/test-context-<l>-question-<l>.json (answers blanked by "
+        "XTREME are skipped)",
+    },
+    ("xquad", "xtreme"): {
+        "test": "xquad/xquad.<lang>.json (XQuAD's only split; answers blanked by XTREME are "
+        "skipped)"
+    },
+    ("tydiqa", "xtreme"): {
+        "train": "tydiqa/tydiqa-goldp-v1.1-train/tydiqa.goldp.<lang>.train.json (ids cut to "
+        "their last part by XTREME, so they repeat: made unique, see dedup_ids)",
+        "dev": "tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.<lang>.dev.json (XTREME's TyDiQA "
+        "test set; its answers are blanked, so these questions are skipped)",
+    },
+}
+
+#: SentiPers / Sentiraama defaults; `<raw>/format.json` may override any key (see TableFormat)
+TABLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    # SentiPers polarity -2..2; MetaXL: -2,-1 negative, 1,2 positive, 0 dropped.
+    "sentipers": {
+        "lang": "fa",
+        "label_map": {"-2": "negative", "-1": "negative", "1": "positive", "2": "positive"},
+    },
+    "sentiraama": {
+        "lang": "te",
+        "label_map": {
+            "positive": "positive",
+            "negative": "negative",
+            "pos": "positive",
+            "neg": "negative",
+        },
+    },
+}
+
+
+#: language codes become file names and TLP slugs (`task.lang`), so no '.' or '/' in them
+_LANG_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class _Collector:
+    """Records of one dataset, grouped by TLP and split, with what was skipped and noted."""
+
+    def __init__(self, dataset: str, layout: str, raw: Path, languages: set[str] | None):
+        self.dataset = dataset
+        self.task = DATASET_TASKS[dataset]
+        self.layout = layout
+        self.raw = raw
+        self.languages = languages
+        self.records: dict[TLP, dict[str, list[dict[str, Any]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        self.skipped: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+        self.files: dict[str, list[str]] = defaultdict(list)
+
+    def want(self, lang: str) -> bool:
+        return self.languages is None or lang in self.languages
+
+    def add(self, res: ReadResult, split: str, path: Path) -> None:
+        assert split in SPLITS, split
+        for rec in res.records:
+            if not _LANG_CODE.match(rec["lang"]):
+                raise DataError(
+                    f"{path}: record {rec['id']!r}: expected a language code of letters, "
+                    f"digits, '-' or '_', got {rec['lang']!r}"
+                )
+            if self.want(rec["lang"]):
+                self.records[TLP(self.task, rec["lang"])][split].append(rec)
+        self.skipped.update(res.skipped)
+        self.counters.update(res.notes)
+        self.files[split].append(self._rel(path))
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.raw))
+        except ValueError:
+            return str(path)
+
+    def finish(self) -> None:
+        """Ids unique per TLP split across files (readers already dedup within a file)."""
+        for splits in self.records.values():
+            for recs in splits.values():
+                n = dedup_ids(recs)
+                if n:
+                    self.counters["dedup_ids"] += n
+
+    def notes(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "layout": self.layout,
+            "splits": SPLIT_NOTES.get((self.dataset, self.layout), {}),
+            "files": {s: sorted(self.files[s]) for s in SPLITS if s in self.files},
+            **dict(sorted(self.counters.items())),
+        }
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _need_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{path}: directory not found; expected {what}")
+    return path
+
+
+def _sub(raw: Path, name: str) -> Path:
+    """`raw/name` when it is a directory, else `raw` itself (lenient about one level)."""
+    return raw / name if (raw / name).is_dir() else raw
+
+
+def _lang_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _nothing(raw: Path, what: str) -> DataError:
+    return DataError(f"{raw}: no data found; expected {what}")
+
+
+# --------------------------------------------------------------------------- original layouts
+
+
+def _xnli(c: _Collector) -> None:
+    found = False
+    xdir = c.raw / "XNLI-1.0"
+    if xdir.is_dir():
+        for split in ("dev", "test"):
+            f = xdir / f"xnli.{split}.tsv"
+            if not f.is_file():
+                raise DataError(f"{f}: file not found; expected XNLI 1.0 {split} pairs")
+            c.add(read_xnli_tsv(f, c.languages), split, f)
+            found = True
+    mt = c.raw / "XNLI-MT-1.0" / "multinli"
+    if mt.is_dir():
+        for f in sorted(mt.glob("multinli.train.*.tsv")):
+            lang = f.name[len("multinli.train.") : -len(".tsv")]
+            if c.want(lang):
+                c.add(read_xnli_mt_train(f, lang), "train", f)
+            found = True
+    if not found:
+        raise _nothing(
+            c.raw,
+            "XNLI-1.0/xnli.{dev,test}.tsv and/or XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv",
+        )
+
+
+def _mnli(c: _Collector) -> None:
+    root = _sub(c.raw, "multinli_1.0")
+    names = {
+        "train": "multinli_1.0_train.jsonl",
+        "dev": "multinli_1.0_dev_matched.jsonl",
+        "test": "multinli_1.0_dev_mismatched.jsonl",
+    }
+    found = False
+    for split, name in names.items():
+        f = root / name
+        if f.is_file():
+            c.add(read_mnli_jsonl(f, "en"), split, f)
+            found = True
+    if not found:
+        raise _nothing(c.raw, f"MultiNLI files {', '.join(names.values())}")
+
+
+def _pawsx(c: _Collector) -> None:
+    root = _sub(c.raw, "x-final")
+    langs = _lang_dirs(root)
+    if not langs:
+        raise _nothing(c.raw, "x-final/<lang>/ folders with dev_2k.tsv, test_2k.tsv, train files")
+    for d in langs:
+        lang = d.name
+        if not c.want(lang):
+            continue
+        train = [d / n for n in ("train.tsv", "translated_train.tsv") if (d / n).is_file()]
+        if len(train) > 1:
+            raise DataError(f"{d}: expected one of train.tsv, translated_train.tsv, found both")
+        files = {
+            "train": train,
+            "dev": [d / "dev_2k.tsv"] if (d / "dev_2k.tsv").is_file() else [],
+            "test": [d / "test_2k.tsv"] if (d / "test_2k.tsv").is_file() else [],
+        }
+        if not any(files.values()):
+            raise DataError(
+                f"{d}: no PAWS-X files; expected train.tsv or translated_train.tsv, "
+                "dev_2k.tsv, test_2k.tsv"
+            )
+        for split, paths in files.items():
+            for f in paths:
+                c.add(read_pawsx_tsv(f, lang), split, f)
+
+
+def _panx(c: _Collector) -> None:
+    langs = _lang_dirs(c.raw)
+    if not langs:
+        raise _nothing(c.raw, "<lang>/ folders with train, dev, test (panx_dataset/<lang>.tar.gz)")
+    for d in langs:
+        lang = d.name.removesuffix(".tar.gz")  # `<lang>.tar.gz/` stands for the extracted archive
+        if not c.want(lang):
+            continue
+        present = [s for s in SPLITS if (d / s).is_file()]
+        if not present:
+            raise DataError(f"{d}: no PAN-X files; expected train, dev, test")
+        for split in present:
+            f = d / split
+            c.add(read_panx(f, lang, id_prefix=f"{lang}-{split}"), split, f)
+
+
+_UD_NAME = re.compile(r"^(?P<lang>[^_]+)_(?P<tb>[^-]+)-ud-(?P<split>train|dev|test)\.conllu$")
+
+
+def _udpos(c: _Collector) -> None:
+    files = sorted({*c.raw.glob("*.conllu"), *c.raw.glob("*/*.conllu")})
+    if not files:
+        raise _nothing(c.raw, "UD_<Name>/<code>_<treebank>-ud-{train,dev,test}.conllu")
+    for f in files:
+        m = _UD_NAME.match(f.name)
+        if not m:
+            raise DataError(f"{f}: expected a file named <code>_<treebank>-ud-<split>.conllu")
+        if c.want(m["lang"]):
+            c.add(read_conllu(f, m["lang"]), m["split"], f)
+
+
+def _squad_files(c: _Collector, root: Path) -> None:
+    found = False
+    for split in ("train", "dev"):
+        f = root / f"{split}-v1.1.json"
+        if f.is_file():
+            if c.want("en"):
+                c.add(read_squad_json(f, "en"), split, f)
+            found = True
+    if not found:
+        raise _nothing(c.raw, "train-v1.1.json and/or dev-v1.1.json")
+
+
+def _squad(c: _Collector) -> None:
+    _squad_files(c, _sub(c.raw, "squad"))
+
+
+_MLQA_NAME = re.compile(
+    r"^(?P<split>train|dev|test)-context-(?P<c>[^-]+)-question-(?P<q>[^-]+)\.json$"
+)
+
+
+def _mlqa(c: _Collector) -> None:
+    root = _sub(_sub(c.raw, "mlqa"), "MLQA_V1")
+    found = False
+    for split in ("train", "dev", "test"):
+        d = root / split
+        if not d.is_dir():
+            continue
+        for f in sorted(d.glob("*.json")):
+            m = _MLQA_NAME.match(f.name)
+            if not m or m["split"] != split:
+                raise DataError(f"{f}: expected a file named {split}-context-<l>-question-<l>.json")
+            found = True
+            if m["c"] != m["q"]:
+                c.counters["gxlt_files_ignored"] += 1  # cross-lingual pairs (G-XLT), not TLPs
+                continue
+            if c.want(m["c"]):
+                c.add(read_squad_json(f, m["c"]), split, f)
+    if not found:
+        raise _nothing(c.raw, "MLQA_V1/{dev,test}/{dev,test}-context-<l>-question-<l>.json")
+
+
+def _xquad(c: _Collector) -> None:
+    root = _sub(c.raw, "xquad")
+    files = sorted(root.glob("xquad.*.json"))
+    if not files:
+        raise _nothing(c.raw, "xquad.<lang>.json")
+    for f in files:
+        lang = f.name[len("xquad.") : -len(".json")]
+        if c.want(lang):
+            c.add(read_squad_json(f, lang), "test", f)
+
+
+def _tydiqa(c: _Collector) -> None:
+    found = False
+    for split in ("train", "dev"):
+        name = f"tydiqa-goldp-v1.1-{split}.json"
+        hits = sorted({*c.raw.glob(name), *c.raw.glob(f"*/{name}")})
+        for f in hits:
+            c.add(read_squad_json(f, lang_from_id=True), split, f)
+            found = True
+    if not found:
+        raise _nothing(c.raw, "tydiqa-goldp-v1.1-train.json and/or tydiqa-goldp-v1.1-dev.json")
+
+
+_MTOD_SPLITS = {"train": "train", "eval": "dev", "test": "test"}
+
+
+def _mtod(c: _Collector) -> None:
+    langs = _lang_dirs(c.raw)
+    if not langs:
+        raise _nothing(c.raw, "<lang>/{train,eval,test}-<lang>.tsv")
+    for d in langs:
+        lang = d.name
+        if not c.want(lang):
+            continue
+        present = [
+            (s, d / f"{s}-{lang}.tsv") for s in _MTOD_SPLITS if (d / f"{s}-{lang}.tsv").is_file()
+        ]
+        if not present:
+            raise DataError(
+                f"{d}: no MTOD files; expected train-{lang}.tsv, eval-{lang}.tsv, test-{lang}.tsv"
+            )
+        for name, f in present:
+            c.add(read_mtod_tsv(f), _MTOD_SPLITS[name], f)
+
+
+_MARC_NAME = re.compile(r"^dataset_(?P<lang>[^_]+)_(?P<split>train|dev|test)\.json$")
+
+
+def _marc(c: _Collector) -> None:
+    files = sorted({*c.raw.glob("dataset_*_*.json"), *c.raw.glob("*/dataset_*_*.json")})
+    if not files:
+        raise _nothing(c.raw, "dataset_<lang>_{train,dev,test}.json (flat or in <split>/)")
+    for f in files:
+        m = _MARC_NAME.match(f.name)
+        if not m:
+            raise DataError(f"{f}: expected a file named dataset_<lang>_<train|dev|test>.json")
+        if c.want(m["lang"]):
+            c.add(read_marc_jsonl(f, m["lang"]), m["split"], f)
+
+
+def _table(c: _Collector) -> None:
+    """SentiPers/Sentiraama: `<raw>/{train,dev,test}.{tsv,csv}`, optional `<raw>/format.json`."""
+    settings = dict(TABLE_DEFAULTS[c.dataset])
+    fmt_file = c.raw / "format.json"
+    if fmt_file.is_file():
+        override = read_json(fmt_file)
+        if not isinstance(override, dict):
+            raise DataError(f"{fmt_file}: expected a JSON object of table format keys")
+        settings.update(override)
+    lang = str(settings.pop("lang"))
+    found = False
+    for split in SPLITS:
+        for ext, delim in ((".tsv", "\t"), (".csv", ",")):
+            f = c.raw / f"{split}{ext}"
+            if not f.is_file():
+                continue
+            found = True
+            try:
+                fmt = TableFormat.from_dict({"delimiter": delim, **settings})
+            except (PipelineError, TypeError) as e:
+                raise DataError(f"{fmt_file}: {e}") from None
+            if c.want(lang):
+                c.add(read_sentiment_table(f, lang, fmt), split, f)
+    if not found:
+        raise _nothing(c.raw, "{train,dev,test}.tsv or .csv (and optionally format.json)")
+
+
+# --------------------------------------------------------------------------- xtreme layout
+
+_XTREME_TSV = re.compile(r"^(?P<split>train|dev|test)-(?P<lang>[^.]+)\.tsv$")
+
+
+def _xtreme_tsv_files(c: _Collector, sub: str) -> list[tuple[str, str, Path]]:
+    root = _sub(c.raw, sub)
+    out = []
+    for f in sorted(root.glob("*.tsv")):
+        m = _XTREME_TSV.match(f.name)
+        if m:
+            out.append((m["split"], m["lang"], f))
+    if not out:
+        raise _nothing(c.raw, f"{sub}/{{train,dev,test}}-<lang>.tsv (XTREME layout)")
+    return out
+
+
+def _xtreme_pair(sub: str) -> Callable[[_Collector], None]:
+    def collect(c: _Collector) -> None:
+        for split, lang, f in _xtreme_tsv_files(c, sub):
+            if c.want(lang):
+                c.add(read_xtreme_pair_tsv(f, c.task, lang), split, f)
+
+    return collect
+
+
+def _xtreme_tagging(sub: str) -> Callable[[_Collector], None]:
+    def collect(c: _Collector) -> None:
+        for split, lang, f in _xtreme_tsv_files(c, sub):
+            if c.want(lang):
+                c.add(read_xtreme_tagging_tsv(f, lang), split, f)
+
+    return collect
+
+
+_TYDIQA_XTREME = re.compile(r"^tydiqa\.goldp\.(?P<lang>[^.]+)\.(?P<split>train|dev)\.json$")
+
+
+def _tydiqa_xtreme(c: _Collector) -> None:
+    root = _sub(c.raw, "tydiqa")
+    files = sorted(
+        f for f in (*root.glob("*.json"), *root.glob("*/*.json")) if _TYDIQA_XTREME.match(f.name)
+    )
+    if not files:
+        raise _nothing(
+            c.raw, "tydiqa/tydiqa-goldp-v1.1-{train,dev}/tydiqa.goldp.<lang>.{train,dev}.json"
+        )
+    for f in files:
+        m = _TYDIQA_XTREME.match(f.name)
+        assert m
+        if c.want(m["lang"]):
+            c.add(read_squad_json(f, m["lang"]), m["split"], f)
+
+
+_COLLECT: dict[tuple[str, str], Callable[[_Collector], None]] = {
+    ("xnli", "original"): _xnli,
+    ("mnli", "original"): _mnli,
+    ("pawsx", "original"): _pawsx,
+    ("panx", "original"): _panx,
+    ("udpos", "original"): _udpos,
+    ("squad", "original"): _squad,
+    ("mlqa", "original"): _mlqa,
+    ("xquad", "original"): _xquad,
+    ("tydiqa", "original"): _tydiqa,
+    ("mtod", "original"): _mtod,
+    ("marc", "original"): _marc,
+    ("sentipers", "original"): _table,
+    ("sentiraama", "original"): _table,
+    ("xnli", "xtreme"): _xtreme_pair("xnli"),
+    ("pawsx", "xtreme"): _xtreme_pair("pawsx"),
+    ("panx", "xtreme"): _xtreme_tagging("panx"),
+    ("udpos", "xtreme"): _xtreme_tagging("udpos"),
+    ("squad", "xtreme"): _squad,
+    ("mlqa", "xtreme"): _mlqa,
+    ("xquad", "xtreme"): _xquad,
+    ("tydiqa", "xtreme"): _tydiqa_xtreme,
+}
+
+
+def _collect(dataset: str, layout: str, raw: Path, languages: set[str] | None) -> _Collector:
+    if layout not in LAYOUTS:
+        raise PipelineError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    if (dataset, layout) not in _COLLECT:
+        raise PipelineError(
+            f"dataset {dataset!r} has no {layout} layout; XTREME's layout covers "
+            f"{', '.join(XTREME_DATASETS)}"
+        )
+    c = _Collector(dataset, layout, raw, languages)
+    _COLLECT[(dataset, layout)](c)
+    c.finish()
+    return c
+
+
+def _synthetic(raw: Path, languages: set[str] | None) -> list[_Collector]:
+    """Run each listed dataset's reader on `<raw>/<path>` (see pipeline/data/synthetic.py)."""
+    manifest_path = raw / SYNTHETIC_MANIFEST
+    if not manifest_path.is_file():
+        raise DataError(f"{manifest_path}: file not found; expected the synthetic manifest")
+    manifest = read_json(manifest_path)
+    tasks = manifest.get("tasks") if isinstance(manifest, dict) else None
+    if not isinstance(tasks, dict) or not tasks:
+        raise DataError(f"{manifest_path}: tasks: expected an object task -> {{dataset, path}}")
+    collectors = []
+    for task, entry in sorted(tasks.items()):
+        key = f"{manifest_path}: tasks.{task}"
+        if not isinstance(entry, dict):
+            raise DataError(f"{key}: expected an object with 'dataset' and 'path'")
+        ds, sub = entry.get("dataset"), entry.get("path")
+        if ds not in DATASET_TASKS or DATASET_TASKS[ds] != task:
+            choices = [d for d, t in DATASET_TASKS.items() if t == task]
+            raise DataError(f"{key}.dataset: expected one of {choices}, got {ds!r}")
+        if not isinstance(sub, str) or not sub:
+            raise DataError(f"{key}.path: expected a folder name under {raw}")
+        layout = entry.get("layout", "original")
+        path = _need_dir(raw / sub, f"the {ds} files named in {manifest_path}")
+        collectors.append(_collect(ds, layout, path, languages))
+    return collectors
+
+
+def prepare(
+    dataset: str,
+    raw: Path,
+    out: Path,
+    layout: str = "original",
+    languages: list[str] | None = None,
+) -> dict[str, Any]:
+    """Read `raw` (a `dataset` release), write normalized records to `out`, return the summary.
+
+    `languages` keeps only those languages (and fails if one of them has no data). The summary
+    (also written to `out/summary.json`) holds `counts` (TLP → split → n), `skipped` (reason →
+    n, reasons prefixed with the dataset), `dedup_ids` (ids made unique) and `notes` per dataset
+    (split mapping, files read, informational counts).
+    """
+    if dataset not in DATASETS:
+        raise PipelineError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
+    if layout not in LAYOUTS:
+        raise PipelineError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    raw = Path(raw)
+    langs = set(languages) if languages else None
+    if dataset == "synthetic":
+        _need_dir(raw, f"the synthetic benchmark folder with {SYNTHETIC_MANIFEST}")
+        collectors = _synthetic(raw, langs)
+    else:
+        _need_dir(raw, f"the {dataset} release ({layout} layout)")
+        collectors = [_collect(dataset, layout, raw, langs)]
+
+    records: dict[TLP, dict[str, list[dict[str, Any]]]] = {}
+    skipped: Counter[str] = Counter()
+    for c in collectors:
+        for tlp, splits in c.records.items():
+            kept = {s: r for s, r in splits.items() if r}
+            if kept:
+                records.setdefault(tlp, {}).update(kept)
+        for reason, n in c.skipped.items():
+            skipped[f"{c.dataset}: {reason}"] += n
+
+    found = sorted({t.lang for t in records})
+    if not records:
+        raise DataError(f"{raw}: no records of {dataset} read (skipped: {dict(skipped) or 'none'})")
+    if langs:
+        missing = sorted(langs - set(found))
+        if missing:
+            raise DataError(
+                f"{raw}: no {dataset} data for language(s) {', '.join(missing)}; "
+                f"found {', '.join(found)}"
+            )
+    extra = {
+        "dataset": dataset,
+        "layout": layout,
+        "tasks": sorted({c.task for c in collectors}),
+        "languages": found,
+        "dedup_ids": sum(c.counters["dedup_ids"] for c in collectors),
+        "notes": {c.dataset: c.notes() for c in collectors},
+    }
+    return store.save_prepared(
+        out, records, skipped=dict(sorted(skipped.items())), extra_summary=extra
+    )

@@ -1,0 +1,119 @@
+"""Training primitives shared by every method: batch streams, the inner step, parameter snapshots.
+
+DESIGN.md "methods as compositions": an inner step is one optimizer step of the shared model on
+one batch of one TLP; a trajectory is a sequence of inner steps; an outer update interpolates the
+parameters. Methods (pipeline/methods/) compose these and nothing else touches the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from pipeline.features import SplitData
+from pipeline.records import TLP
+from pipeline.tasks import for_task
+
+
+class BatchStream:
+    """Endless batches of one TLP: epoch e visits a permutation seeded by (seed, e).
+
+    The state is two integers, so a resumed run continues with exactly the same batches.
+    An incomplete last batch of an epoch is dropped (every batch has the same size).
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+        self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
+        self.epoch, self.pos = 0, 0
+        self._perm: torch.Tensor | None = None
+
+    def _permutation(self) -> torch.Tensor:
+        if self._perm is None:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            self._perm = torch.randperm(self.n, generator=g)
+        return self._perm
+
+    def next(self) -> torch.Tensor:
+        if self.pos + self.batch_size > self.n:
+            self.epoch, self.pos, self._perm = self.epoch + 1, 0, None
+        idx = self._permutation()[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def batches_per_epoch(self) -> int:
+        return self.n // self.batch_size
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.pos, self._perm = state["epoch"], state["pos"], None
+
+
+@dataclass
+class TrainContext:
+    """What a method may use: the model, its inner optimizer, and per-TLP batch streams."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    train: dict[TLP, SplitData]
+    streams: dict[TLP, BatchStream]
+    params: dict[str, Any]
+    device: torch.device
+    inner_steps_done: int = 0
+    last_grads: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tlps(self) -> list[TLP]:
+        return list(self.train)
+
+    def sizes(self, unit: str = "examples") -> list[float]:
+        """Dataset size per TLP in examples (features) or in batches, for sampling weights."""
+        if unit == "batches":
+            return [float(self.streams[t].batches_per_epoch()) for t in self.tlps]
+        return [float(len(self.train[t])) for t in self.tlps]
+
+    def batch(self, tlp: TLP) -> dict[str, torch.Tensor]:
+        idx = self.streams[tlp].next()
+        return {k: v[idx].to(self.device) for k, v in self.train[tlp].tensors.items()}
+
+    def loss(self, tlp: TLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return for_task(tlp.task).loss(self.model(tlp.task, batch), batch)
+
+    def inner_step(self, tlp: TLP) -> float:
+        """One optimizer step of the shared model on the next batch of `tlp`."""
+        self.model.train()
+        loss = self.loss(tlp, self.batch(tlp))
+        loss.backward()
+        if self.params.get("max_grad_norm"):
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params["max_grad_norm"])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.inner_steps_done += 1
+        return loss.item()
+
+
+def snapshot(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """A detached copy of the parameter values (no model deep copy)."""
+    return [p.detach().clone() for p in params]
+
+
+@torch.no_grad()
+def restore(params: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> None:
+    torch._foreach_copy_(list(params), list(values))
+
+
+@torch.no_grad()
+def interpolate(params: Sequence[torch.Tensor], start: Sequence[torch.Tensor], end: Sequence[torch.Tensor], weight: float) -> None:
+    """params ← start + weight·(end − start), in place, via lerp.
+
+    lerp is exact at the end points: weight 1 gives `end` bit for bit and weight 0 gives `start`,
+    which is what makes the identities (MTL = Sequential Reptile with β = 1) exact.
+    """
+    out = [torch.lerp(s, e, weight) for s, e in zip(start, end, strict=True)]
+    torch._foreach_copy_(list(params), out)

@@ -1,0 +1,65 @@
+"""Prediction and scoring of one TLP split with a model (no training logic here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.features import SplitData
+from pipeline.metrics import main_metric
+from pipeline.records import TLP
+from pipeline.scoring import default_qa_style, score
+from pipeline.tasks import FeatureSettings, for_task
+
+
+@torch.no_grad()
+def model_outputs(
+    model: torch.nn.Module, data: SplitData, batch_size: int, device: torch.device
+) -> dict[str, np.ndarray]:
+    """Run the model over every feature of `data` in order; stack outputs as numpy arrays."""
+    was_training = model.training
+    model.eval()
+    chunks: dict[str, list[np.ndarray]] = {}
+    n = len(data)
+    for i in range(0, n, batch_size):
+        batch = {k: v[i : i + batch_size].to(device) for k, v in data.tensors.items()}
+        for k, v in model(data.tlp.task, batch).items():
+            chunks.setdefault(k, []).append(v.float().cpu().numpy())
+    model.train(was_training)
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+
+def predict(
+    model: torch.nn.Module,
+    data: SplitData,
+    labels: dict[str, list[str]],
+    settings: FeatureSettings,
+    batch_size: int,
+    device: torch.device,
+) -> dict[str, Any]:
+    """{record id: prediction} in the task's prediction format."""
+    outputs = model_outputs(model, data, batch_size, device)
+    return for_task(data.tlp.task).decode(data.records, data.features, outputs, labels, settings)
+
+
+def qa_style(tlp: TLP, dataset_dir: Path) -> str | None:
+    """XTREME's default QA metric style for the dataset a QA TLP comes from (None otherwise)."""
+    return default_qa_style(dataset_dir.name) if tlp.type == "qa" else None
+
+
+def evaluate(
+    model: torch.nn.Module,
+    data: SplitData,
+    labels: dict[str, list[str]],
+    settings: FeatureSettings,
+    batch_size: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """Predict and score; adds `main` (the task's model-selection metric)."""
+    preds = predict(model, data, labels, settings, batch_size, device)
+    metrics = score(data.tlp.task, data.tlp.lang, list(data.records), preds, style=qa_style(data.tlp, data.dataset_dir))
+    metrics["main"] = metrics[main_metric(data.tlp.task)]
+    return metrics

@@ -1,0 +1,93 @@
+"""TLP splits as model-ready tensors: locate prepared records, featurize once, cache by key.
+
+Featurized caches live under data/features/<key>/ where the key covers the tokenizer, the
+feature settings, the task, its labels and the split kind (see tasks.common.feature_cache_key),
+so a change of any of them never reuses a stale cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+
+from pipeline.data.store import load_labels, load_split, prepared_tlps
+from pipeline.errors import PipelineError
+from pipeline.io import atomic_dir
+from pipeline.records import TLP
+from pipeline.tasks import FeatureSettings, for_task
+from pipeline.tasks.common import feature_cache_key
+
+FEATURE_CACHE = Path("data/features")
+
+
+def locate(tlp: TLP, prepared_dirs: Sequence[str | Path]) -> Path:
+    """The first prepared dataset directory that holds `tlp`."""
+    for d in prepared_dirs:
+        if tlp in prepared_tlps(d):
+            return Path(d)
+    where = ", ".join(str(d) for d in prepared_dirs)
+    raise PipelineError(f"TLP {tlp} is in no prepared dataset ({where})")
+
+
+def merged_labels(prepared_dirs: Sequence[str | Path]) -> dict[str, dict[str, list[str]]]:
+    """Label inventories per task, the union over datasets (sorted, so ids are stable)."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for d in prepared_dirs:
+        for task, fields in load_labels(d).items():
+            task_labels = out.setdefault(task, {})
+            for f, vals in fields.items():
+                task_labels.setdefault(f, set()).update(vals)
+    return {t: {f: sorted(v) for f, v in fs.items()} for t, fs in sorted(out.items())}
+
+
+@dataclass
+class SplitData:
+    """Records, features and (for training) tensors of one TLP split."""
+
+    tlp: TLP
+    split: str
+    dataset_dir: Path
+    records: datasets.Dataset
+    features: datasets.Dataset
+    tensors: dict[str, torch.Tensor]
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+def load_split_data(
+    tlp: TLP,
+    split: str,
+    prepared_dirs: Sequence[str | Path],
+    tokenizer: Any,
+    labels: dict[str, dict[str, list[str]]],
+    settings: FeatureSettings,
+    train: bool,
+    max_examples: int | None = None,
+    cache_dir: str | Path | None = FEATURE_CACHE,
+) -> SplitData:
+    """Load `tlp`'s `split`, featurized for training (`train=True`) or for prediction."""
+    where = locate(tlp, prepared_dirs)
+    records = load_split(where, tlp, split)
+    if max_examples is not None and len(records) > max_examples:
+        records = records.select(range(max_examples))
+    task = for_task(tlp.task)
+    key = feature_cache_key(tokenizer, settings, tlp.task, labels[tlp.task], train)
+    cached = None
+    if cache_dir is not None:
+        cached = Path(cache_dir) / f"{where.name}.{tlp.slug}.{split}.{len(records)}.{key}"
+    if cached is not None and (cached / "dataset_info.json").exists():
+        features = datasets.load_from_disk(str(cached))
+    else:
+        features = task.featurize(records, tokenizer, labels[tlp.task], settings, train)
+        if cached is not None:
+            with atomic_dir(cached) as tmp:
+                features.save_to_disk(str(tmp))
+    cols = task.model_columns(train)
+    tensors = {c: torch.tensor(features[c], dtype=torch.long) for c in cols}
+    return SplitData(tlp, split, where, records, features, tensors)

@@ -1,0 +1,16 @@
+"""Training methods, all behind `base.Method`: a method composes inner steps and outer updates."""
+
+from __future__ import annotations
+
+from pipeline.methods.base import Method
+
+
+def get_method(name: str) -> type[Method]:
+    from pipeline.methods.mtl import MTL
+    from pipeline.methods.stl import STL
+
+    registry: dict[str, type[Method]] = {"stl": STL, "mtl": MTL}
+    try:
+        return registry[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}: expected one of {sorted(registry)}") from None

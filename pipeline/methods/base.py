@@ -1,0 +1,42 @@
+"""The small trainer interface every method implements.
+
+The trainer owns the loop, evaluation, model selection and checkpoints; a method owns one
+"step" (an optimizer step for STL/MTL, a meta-step for Reptile-style methods) and whatever state
+it carries between steps (samplers, meta-parameters), exposed through state_dict for resume.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from pipeline.engine import TrainContext
+
+
+class Method(ABC):
+    """One training method. Subclasses set `name` and implement `step`."""
+
+    name: str = ""
+
+    def __init__(self, ctx: TrainContext, params: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.params = params
+
+    @classmethod
+    def inner_steps_per_step(cls, params: dict[str, Any]) -> int:
+        """Optimizer steps taken by one `step` (sizes the learning-rate schedule)."""
+        return 1
+
+    @abstractmethod
+    def step(self) -> dict[str, Any]:
+        """Advance by one step; return logs (at least `loss`, and the TLPs used)."""
+
+    def options(self) -> dict[str, Any]:
+        """The named choices this method made (recorded with every result)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        del state

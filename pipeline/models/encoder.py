@@ -1,0 +1,165 @@
+"""The tiny default encoder: a WordPiece tokenizer and a BERT pretrained by masked-LM.
+
+Both are saved with `save_pretrained`, so every later stage loads them with
+`AutoTokenizer.from_pretrained(path)` / `AutoModel.from_pretrained(path)` — the same call that
+loads a hub name such as `bert-base-multilingual-cased` in real runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from tokenizers.trainers import WordPieceTrainer
+from tqdm.auto import tqdm
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertForMaskedLM,
+    BertTokenizerFast,
+    DataCollatorForLanguageModeling,
+)
+
+from pipeline.checkpoint import (
+    checkpoint_key,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from pipeline.config import fingerprint
+from pipeline.io import atomic_dir
+from pipeline.optim import make_optimizer, make_scheduler
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, min_frequency: int, out: str | Path
+) -> BertTokenizerFast:
+    """Train a cased BERT WordPiece tokenizer and save it (atomically) with save_pretrained."""
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    fast = BertTokenizerFast(tokenizer_object=tok, do_lower_case=False)
+    with atomic_dir(out) as tmp:
+        fast.save_pretrained(str(tmp))
+    return fast
+
+
+def build_config(tokenizer: Any, arch: dict[str, Any]) -> BertConfig:
+    return BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=arch["hidden_size"],
+        num_hidden_layers=arch["num_hidden_layers"],
+        num_attention_heads=arch["num_attention_heads"],
+        intermediate_size=arch["intermediate_size"],
+        max_position_embeddings=arch["max_position_embeddings"],
+        hidden_dropout_prob=arch["dropout"],
+        attention_probs_dropout_prob=arch["dropout"],
+        type_vocab_size=2,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+def _mlm_batches(
+    tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: int, seed: int
+) -> Iterable[list[dict[str, list[int]]]]:
+    """Endless shuffled batches of tokenized sentences; epoch e uses permutation(seed + e)."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+    n = len(texts)
+    epoch = 0
+    while True:
+        g = torch.Generator().manual_seed(seed + epoch)
+        order = torch.randperm(n, generator=g).tolist()
+        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
+            idx = order[i : i + batch_size]
+            yield [{"input_ids": enc["input_ids"][j]} for j in idx]
+        epoch += 1
+
+
+def pretrain_mlm(
+    tokenizer_dir: str | Path,
+    texts: Sequence[str],
+    arch: dict[str, Any],
+    cfg: dict[str, Any],
+    seed: int,
+    out: str | Path,
+    checkpoint_dir: str | Path,
+) -> dict[str, Any]:
+    """Masked-LM pretraining for cfg['steps'] steps; resumes from `checkpoint_dir`.
+
+    Returns the loss history. The final model and the tokenizer go to `out` (atomically).
+    """
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    model = BertForMaskedLM(build_config(tokenizer, arch))
+    opt = make_optimizer(model, lr=cfg["lr"], weight_decay=0.01)
+    sched = make_scheduler(opt, cfg["warmup_steps"], cfg["steps"], "linear")
+    collator = DataCollatorForLanguageModeling(
+        tokenizer, mlm_probability=cfg["mlm_probability"], return_tensors="pt"
+    )
+    key = fingerprint({"arch": arch, "cfg": cfg, "seed": seed, "n": len(texts)})
+    step, history = 0, []
+    if checkpoint_key(checkpoint_dir) == key:  # a checkpoint of another config is ignored
+        state, _ = load_checkpoint(checkpoint_dir, model)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+        step, history = state["step"], state["history"]
+        log.info("resuming MLM pretraining at step %d", step)
+    batches = _mlm_batches(tokenizer, texts, cfg["batch_size"], cfg["max_length"], seed)
+    for _ in range(step):  # fast-forward the data stream (cheap: index arithmetic only)
+        next(batches)
+    model.train()
+    bar = tqdm(total=cfg["steps"], initial=step, desc="MLM pretraining", unit="step")
+    while step < cfg["steps"]:
+        batch = collator(next(batches))
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        history.append({"step": step, "mlm_loss": loss.item()})
+        bar.update(1)
+        bar.set_postfix(loss=f"{history[-1]['mlm_loss']:.3f}")
+        if step % cfg["checkpoint_every"] == 0 and step < cfg["steps"]:
+            save_checkpoint(
+                checkpoint_dir,
+                model,
+                {
+                    "key": key,
+                    "step": step,
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": rng_state(),
+                    "history": history,
+                },
+            )
+    bar.close()
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    return {"history": history}

@@ -1,0 +1,82 @@
+"""The interface every task type implements: featurize, head, loss, decode.
+
+The trainer only talks to this interface; it never knows whether a batch is QA or tagging.
+Implementations live in one module per task type (pair/single classification, tagging, qa,
+intent_slots) and are looked up with `pipeline.tasks.get_task_type(name)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import datasets
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Featurization settings; part of the cache key of featurized data."""
+
+    max_length: int = 128
+    doc_stride: int = 64  # QA: overlap between windows of a long context
+    max_query_length: int = 32  # QA: questions are truncated to this many sub-tokens
+    max_answer_length: int = 30  # QA decoding: longest answer in sub-tokens
+    n_best: int = 20  # QA decoding: start/end candidates considered
+
+
+class TaskType(Protocol):
+    """What the engine needs from a task type.
+
+    `labels` is the task's entry of the prepared `labels.json`, e.g. {"label": [...]} or
+    {"tags": [...]} or {"intent": [...], "slots": [...]}; label ids are indices into those lists.
+    """
+
+    name: str
+
+    def featurize(
+        self,
+        records: datasets.Dataset,
+        tokenizer: Any,
+        labels: dict[str, list[str]],
+        settings: FeatureSettings,
+        train: bool,
+    ) -> datasets.Dataset:
+        """Batched fast-tokenizer featurization.
+
+        Returns a Dataset whose model columns (`model_columns`) are fixed-length lists of ints
+        (padded to settings.max_length) plus any bookkeeping columns needed by `decode`
+        (e.g. QA `example_id`, `offset_mapping`; tagging `word_ids`). With train=False the
+        features must still carry labels where the task has them (for dev loss), but QA eval
+        features carry offsets instead of positions.
+        """
+        ...
+
+    def model_columns(self, train: bool) -> list[str]:
+        """Columns turned into tensors for the model (inputs + labels)."""
+        ...
+
+    def head(self, hidden_size: int, labels: dict[str, list[str]], dropout: float) -> nn.Module:
+        """Head mapping encoder states [B, T, H] (and attention mask) to a dict of logits."""
+        ...
+
+    def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean loss over the batch (ignore index -100 where labels are masked)."""
+        ...
+
+    def decode(
+        self,
+        records: datasets.Dataset,
+        features: datasets.Dataset,
+        outputs: dict[str, Any],
+        labels: dict[str, list[str]],
+        settings: FeatureSettings,
+    ) -> dict[str, Any]:
+        """Map stacked model outputs (numpy arrays, one row per feature) to predictions.
+
+        Returns {record id: prediction} in the task's prediction format:
+        pair/single: label string; tagging: list of tags (one per word); qa: answer text;
+        intent_slots: {"intent": str, "slots": [BIO tag per token]}.
+        """
+        ...

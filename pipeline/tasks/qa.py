@@ -1,0 +1,274 @@
+"""Extractive QA (SQuAD, MLQA, XQuAD, TyDiQA-GoldP), after Hugging Face's run_qa.py/utils_qa.py.
+
+A question (cut to settings.max_query_length sub-tokens, as in the original BERT run_squad) is paired
+with windows of its context: `max_length` tokens, consecutive windows overlapping by `doc_stride`.
+Train features label the first answer's sub-token span, or [CLS] (index 0) where the answer is not
+wholly inside the window. Eval features keep each context token's character offsets ([-1, -1] for
+question, special tokens and padding), and decoding picks, across all windows of an example, the
+highest start+end logit span that lies in the context and is at most max_answer_length long.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from torch import nn
+
+from pipeline.errors import PipelineError
+from pipeline.tasks.base import FeatureSettings
+from pipeline.tasks.common import (
+    ENCODER_COLUMNS,
+    Batch,
+    check_tokenizer,
+    column_array,
+    encoder_call_kwargs,
+    encoder_columns,
+    encoder_features,
+    feature_cache_key,
+    int_seq,
+    masked_cross_entropy,
+    output_array,
+    run_featurizer,
+)
+
+#: offset pair of tokens outside the context (Arrow needs one type, so not None)
+NO_OFFSET = -1
+
+
+def check_settings(tokenizer: Any, settings: FeatureSettings) -> None:
+    """The context part of a window must be longer than the stride, or windows cannot advance."""
+    budget = (
+        settings.max_length
+        - settings.max_query_length
+        - tokenizer.num_special_tokens_to_add(pair=True)
+    )
+    if budget <= settings.doc_stride:
+        raise PipelineError(
+            f"features: max_length={settings.max_length} leaves {budget} context tokens after "
+            f"max_query_length={settings.max_query_length} and special tokens; expected more "
+            f"than doc_stride={settings.doc_stride}"
+        )
+
+
+def truncate_questions(tokenizer: Any, questions: list[str], max_query_length: int) -> list[str]:
+    """Cut each question after its first max_query_length sub-tokens (one batch call).
+
+    The cut is made in characters at the end of the last kept sub-token, so the pair call below
+    tokenizes the kept part the same way (exactly so for WordPiece's greedy longest match).
+    """
+    enc = tokenizer(
+        questions,
+        add_special_tokens=False,
+        truncation=True,
+        max_length=max_query_length,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    out = []
+    for q, e in zip(questions, enc.encodings):
+        out.append(q[: e.offsets[-1][1]] if e.overflowing and e.offsets else q)
+    return out
+
+
+def context_mask(enc: Any, n: int, length: int) -> np.ndarray:
+    """[n, length] True where a token belongs to the context (sequence id 1)."""
+    mask = np.zeros((n, length), dtype=bool)
+    for i in range(n):
+        seq = enc.encodings[i].sequence_ids
+        mask[i, : len(seq)] = [s == 1 for s in seq]
+    return mask
+
+
+def answer_positions(
+    offsets: np.ndarray, ctx: np.ndarray, start_char: np.ndarray, end_char: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-token start/end of each feature's answer, or (0, 0) ([CLS]) when not inside the window.
+
+    offsets [N, T, 2], ctx [N, T], start_char/end_char [N] (start_char -1: no answer). The start is
+    the last context token starting at or before start_char, the end the first context token ending
+    at or after end_char (HF's rule, without its overrun past the context's last token).
+    """
+    n, t = ctx.shape
+    rows = np.arange(n)
+    any_ctx = ctx.any(axis=1)
+    first = ctx.argmax(axis=1)
+    last = t - 1 - ctx[:, ::-1].argmax(axis=1)
+    inside = (
+        (start_char >= 0)
+        & any_ctx
+        & (offsets[rows, first, 0] <= start_char)
+        & (offsets[rows, last, 1] >= end_char)
+    )
+    starts_before = ctx & (offsets[:, :, 0] <= start_char[:, None])
+    start = t - 1 - starts_before[:, ::-1].argmax(axis=1)
+    ends_after = ctx & (offsets[:, :, 1] >= end_char[:, None])
+    end = ends_after.argmax(axis=1)
+    return np.where(inside, start, 0), np.where(inside, end, 0)
+
+
+def best_span(
+    start_logits: np.ndarray,
+    end_logits: np.ndarray,
+    offsets: np.ndarray,
+    n_best: int,
+    max_answer_length: int,
+) -> tuple[float, int, int] | None:
+    """(score, char_start, char_end) of one feature's best valid span, None if there is none.
+
+    Candidates: the n_best start and n_best end indices by logit (utils_qa's order); valid when both
+    are context tokens, end >= start and end - start + 1 <= max_answer_length. Ties go to the
+    first candidate in that order, as utils_qa's stable sort does.
+    """
+    s_idx = np.argsort(start_logits)[-1 : -n_best - 1 : -1]
+    e_idx = np.argsort(end_logits)[-1 : -n_best - 1 : -1]
+    length = e_idx[None, :] - s_idx[:, None] + 1
+    ok = (
+        (offsets[s_idx, 0] != NO_OFFSET)[:, None]
+        & (offsets[e_idx, 0] != NO_OFFSET)[None, :]
+        & (length >= 1)
+        & (length <= max_answer_length)
+    )
+    if not ok.any():
+        return None
+    score = np.where(ok, start_logits[s_idx][:, None] + end_logits[e_idx][None, :], -np.inf)
+    i, j = np.unravel_index(int(score.argmax()), score.shape)
+    return float(score[i, j]), int(offsets[s_idx[i], 0]), int(offsets[e_idx[j], 1])
+
+
+class QAHead(nn.Module):
+    """Linear to 2 per sub-token → start and end logits [B, T].
+
+    No dropout before it, as in BertForQuestionAnswering (the encoder applies its own)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.out = nn.Linear(hidden_size, 2)
+
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        start, end = self.out(hidden_states).unbind(dim=-1)
+        return {"start_logits": start.contiguous(), "end_logits": end.contiguous()}
+
+
+class ExtractiveQA:
+    name = "qa"
+
+    def encode_batch(
+        self,
+        batch: Batch,
+        tokenizer: Any,
+        labels: dict[str, list[str]],
+        settings: FeatureSettings,
+        train: bool,
+    ) -> Batch:
+        """Featurize one batch of records into one or more windows each (one pair call)."""
+        # Leading spaces are dropped: some questions have many, and they would eat the budget.
+        questions = truncate_questions(
+            tokenizer, [q.lstrip() for q in batch["question"]], settings.max_query_length
+        )
+        enc = tokenizer(
+            questions,
+            list(batch["context"]),
+            truncation="only_second",
+            stride=settings.doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            **encoder_call_kwargs(settings),
+        )
+        sample = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
+        offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(
+            len(sample), settings.max_length, 2
+        )
+        ctx = context_mask(enc, len(sample), settings.max_length)
+        out = encoder_columns(enc)
+        out["example_id"] = [batch["id"][j] for j in sample.tolist()]
+        if train:
+            start_char = np.full(len(questions), -1, dtype=np.int64)
+            end_char = np.full(len(questions), -1, dtype=np.int64)
+            for j, ans in enumerate(batch["answers"]):
+                if ans["answer_start"] and ans["text"] and ans["text"][0]:
+                    start_char[j] = ans["answer_start"][0]
+                    end_char[j] = ans["answer_start"][0] + len(ans["text"][0])
+            out["start_positions"], out["end_positions"] = answer_positions(
+                offsets, ctx, start_char[sample], end_char[sample]
+            )
+        else:
+            out["offset_mapping"] = np.where(ctx[:, :, None], offsets, NO_OFFSET)
+        return out
+
+    def featurize(
+        self,
+        records: datasets.Dataset,
+        tokenizer: Any,
+        labels: dict[str, list[str]],
+        settings: FeatureSettings,
+        train: bool,
+    ) -> datasets.Dataset:
+        check_tokenizer(tokenizer)
+        check_settings(tokenizer, settings)
+        features: dict[str, Any] = {**encoder_features(settings)}
+        if train:
+            features["start_positions"] = datasets.Value("int64")
+            features["end_positions"] = datasets.Value("int64")
+        else:
+            features["offset_mapping"] = datasets.List(int_seq(2), length=settings.max_length)
+        features["example_id"] = datasets.Value("string")
+        key = feature_cache_key(tokenizer, settings, self.name, labels, train)
+        return run_featurizer(
+            records,
+            lambda b: self.encode_batch(b, tokenizer, labels, settings, train),
+            features,
+            key,
+        )
+
+    def model_columns(self, train: bool) -> list[str]:
+        return (
+            [*ENCODER_COLUMNS, "start_positions", "end_positions"] if train else [*ENCODER_COLUMNS]
+        )
+
+    def head(self, hidden_size: int, labels: dict[str, list[str]], dropout: float) -> nn.Module:
+        return QAHead(hidden_size)
+
+    def loss(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Mean of start and end cross-entropy; positions beyond the sequence are ignored, as HF
+        clamps them to T and uses T as ignore index."""
+        t = outputs["start_logits"].shape[1]
+        start = batch["start_positions"].long().clamp(0, t)
+        end = batch["end_positions"].long().clamp(0, t)
+        return (
+            masked_cross_entropy(outputs["start_logits"], start, ignore_index=t)
+            + masked_cross_entropy(outputs["end_logits"], end, ignore_index=t)
+        ) / 2
+
+    def decode(
+        self,
+        records: datasets.Dataset,
+        features: datasets.Dataset,
+        outputs: dict[str, Any],
+        labels: dict[str, list[str]],
+        settings: FeatureSettings,
+    ) -> dict[str, Any]:
+        """{record id: answer text}; "" where no window has a valid span."""
+        n = len(features)
+        start = output_array(outputs, "start_logits", n)
+        end = output_array(outputs, "end_logits", n)
+        contexts = dict(zip(records["id"], records["context"]))
+        best: dict[str, tuple[float, str]] = {}
+        if n:
+            offsets = column_array(features, "offset_mapping")
+            for i, rid in enumerate(features["example_id"]):
+                if rid not in contexts:
+                    raise PipelineError(f"decode: feature {i} has example_id {rid!r}, not a record")
+                span = best_span(
+                    start[i], end[i], offsets[i], settings.n_best, settings.max_answer_length
+                )
+                if span is not None and (rid not in best or span[0] > best[rid][0]):
+                    best[rid] = (span[0], contexts[rid][span[1] : span[2]])
+        return {rid: best[rid][1] if rid in best else "" for rid in contexts}

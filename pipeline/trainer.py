@@ -1,0 +1,196 @@
+"""The training loop every method runs in: steps, dev evaluation, model selection, checkpoints.
+
+Model selection reads dev data only: every `eval_every` steps the mean dev main metric over the
+run's training TLPs is computed and the best weights are kept. Test data is never read here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer
+
+from pipeline.checkpoint import (
+    checkpoint_key,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from pipeline.config import Run, fingerprint
+from pipeline.engine import BatchStream, TrainContext
+from pipeline.evaluation import evaluate
+from pipeline.features import FEATURE_CACHE, load_split_data, merged_labels
+from pipeline.io import atomic_dir, atomic_write_json
+from pipeline.methods import get_method
+from pipeline.models.multitask import MultiTaskModel
+from pipeline.optim import make_optimizer, make_scheduler
+from pipeline.records import TLP
+from pipeline.tasks import FeatureSettings
+
+log = logging.getLogger(__name__)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def stream_seed(seed: int, tlp: TLP) -> int:
+    """A per-TLP data-order seed that does not depend on which other TLPs are trained."""
+    return (seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(str(tlp)))) % 2**31
+
+
+def mean_main(scores: dict[str, dict[str, float]]) -> float:
+    return sum(s["main"] for s in scores.values()) / len(scores)
+
+
+class Trainer:
+    """Builds the context for a run, then runs its method to the end with checkpoints."""
+
+    def __init__(
+        self,
+        run: Run,
+        encoder: str | Path,
+        prepared_dirs: list[Path],
+        settings: FeatureSettings,
+        checkpoint_dir: str | Path,
+        device: torch.device | None = None,
+        init_model: str | Path | None = None,
+        cache_dir: str | Path | None = FEATURE_CACHE,
+    ) -> None:
+        self.run = run
+        self.p = run.params
+        self.settings = settings
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.device = device or pick_device()
+        self.prepared_dirs = prepared_dirs
+        torch.manual_seed(self.p["seed"])
+        self.labels = merged_labels(prepared_dirs)
+        if init_model is not None:  # continue from a trained multi-task model (fine-tuning)
+            self.model, self.tokenizer = MultiTaskModel.from_pretrained(init_model)
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(encoder))
+            dropout = 0.1
+            self.model = MultiTaskModel.build(encoder, self.labels, dropout)
+        self.model.to(self.device)
+        self.train_data = {
+            t: load_split_data(
+                t, "train", prepared_dirs, self.tokenizer, self.labels, settings, True,
+                cache_dir=cache_dir,
+            )
+            for t in run.train_tlps
+        }
+        self.dev_data = {
+            t: load_split_data(
+                t, "dev", prepared_dirs, self.tokenizer, self.labels, settings, False,
+                max_examples=self.p.get("max_dev_examples"), cache_dir=cache_dir,
+            )
+            for t in run.train_tlps
+        }
+        method_cls = get_method(run.method)
+        self.total_steps = self.p["steps"]
+        inner_total = self.total_steps * method_cls.inner_steps_per_step(self.p)
+        opt = make_optimizer(self.model, self.p["lr"], self.p["weight_decay"])
+        sched = make_scheduler(opt, self.p["warmup_steps"], inner_total, self.p["schedule"])
+        streams = {
+            t: BatchStream(len(d), self.p["batch_size"], stream_seed(self.p["seed"], t))
+            for t, d in self.train_data.items()
+        }
+        self.ctx = TrainContext(self.model, opt, sched, self.train_data, streams, self.p, self.device)
+        self.method = method_cls(self.ctx, self.p)
+        self.key = fingerprint({"run": run.to_json(), "settings": vars(settings), "init": str(init_model)})
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def dev_scores(self) -> dict[str, dict[str, float]]:
+        return {
+            str(t): evaluate(
+                self.model, d, self.labels[t.task], self.settings, 64, self.device
+            )
+            for t, d in self.dev_data.items()
+        }
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def _state(self, step: int, history: list, best: dict) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "step": step,
+            "optimizer": self.ctx.optimizer.state_dict(),
+            "scheduler": self.ctx.scheduler.state_dict(),
+            "streams": {str(t): s.state_dict() for t, s in self.ctx.streams.items()},
+            "method": self.method.state_dict(),
+            "inner_steps_done": self.ctx.inner_steps_done,
+            "rng": rng_state(),
+            "history": history,
+            "best": {k: v for k, v in best.items() if k != "weights"},
+        }
+
+    def _resume(self) -> tuple[int, list, dict]:
+        if checkpoint_key(self.checkpoint_dir) != self.key:
+            return 0, [], {"score": float("-inf"), "step": 0, "weights": None}
+        state, extra = load_checkpoint(self.checkpoint_dir, self.model)
+        self.ctx.optimizer.load_state_dict(state["optimizer"])
+        self.ctx.scheduler.load_state_dict(state["scheduler"])
+        for t, s in self.ctx.streams.items():
+            s.load_state_dict(state["streams"][str(t)])
+        self.method.load_state_dict(state["method"])
+        self.ctx.inner_steps_done = state["inner_steps_done"]
+        set_rng_state(state["rng"])
+        best = dict(state["best"])
+        best["weights"] = {k[len("best.") :]: v for k, v in extra.items()} or None
+        log.info("%s: resuming at step %d", self.run.id, state["step"])
+        return state["step"], state["history"], best
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def fit(self, out: str | Path) -> dict[str, Any]:
+        """Train to the end (resuming if a matching checkpoint exists) and save the best model."""
+        p = self.p
+        step, history, best = self._resume()
+        started = time.time()
+        bar = tqdm(total=self.total_steps, initial=step, desc=f"train {self.run.id}", unit="step")
+        while step < self.total_steps:
+            logs = self.method.step()
+            step += 1
+            entry: dict[str, Any] = {"step": step, "loss": logs["loss"]}
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['loss']:.3f}")
+            if step % p["eval_every"] == 0 or step == self.total_steps:
+                scores = self.dev_scores()
+                entry["dev"] = {t: s["main"] for t, s in scores.items()}
+                entry["dev_mean"] = mean_main(scores)
+                if entry["dev_mean"] > best["score"]:
+                    best = {
+                        "score": entry["dev_mean"],
+                        "step": step,
+                        "dev": scores,
+                        "weights": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                    }
+            entry.update({k: v for k, v in logs.items() if k not in ("loss",)})
+            history.append(entry)
+            if step % p["checkpoint_every"] == 0 and step < self.total_steps:
+                extra = {f"best.{k}": v for k, v in (best["weights"] or {}).items()}
+                save_checkpoint(self.checkpoint_dir, self.model, self._state(step, history, best), extra)
+        bar.close()
+        if best["weights"] is not None:
+            self.model.load_state_dict(best["weights"])
+        summary = {
+            "run": self.run.to_json(),
+            "options": self.method.options(),
+            "best_step": best["step"],
+            "best_dev_mean": best["score"],
+            "best_dev": best.get("dev", {}),
+            "inner_steps": self.ctx.inner_steps_done,
+            "train_seconds_this_session": round(time.time() - started, 2),
+        }
+        with atomic_dir(out) as tmp:
+            self.model.save_pretrained(tmp / "model", self.tokenizer)
+            atomic_write_json(tmp / "history.json", history)
+            atomic_write_json(tmp / "summary.json", summary)
+        return summary

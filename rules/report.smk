@@ -1,0 +1,21 @@
+# Report: DVC metrics, Markdown tables and learning-curve plot data.
+
+
+rule report:
+    output:
+        metrics="results/metrics.json",
+        tables=directory("results/tables"),
+        plots=directory("results/plots"),
+    input:
+        scores=expand("results/scores/{run}.json", run=RUNS),
+        runs=expand("models/runs/{run}", run=RUNS),
+        code=code("report.py"),
+    params:
+        report=config["report"],
+    log:
+        "logs/report.log",
+    benchmark:
+        "benchmarks/report.tsv"
+    shell:
+        "python -m pipeline report {PARAMS} --scores {input.scores} --runs {input.runs} "
+        "--out results > {log} 2>&1"

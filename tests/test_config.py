@@ -1,0 +1,106 @@
+"""params.yaml schema: bad values fail early, naming the key; selections and runs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from pipeline.config import (
+    deep_merge,
+    experiment_runs,
+    get_run,
+    load_params,
+    select_tlps,
+    validate,
+)
+from pipeline.errors import ConfigError
+from pipeline.records import TLP
+from tests.conftest import REPO
+
+
+@pytest.fixture()
+def cfg():
+    return load_params([REPO / "params.yaml"])
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["training"].__setitem__("lr", "fast"), "training.lr: expected number > 0"),
+        (lambda c: c["training"].__setitem__("lr", -1), "training.lr: expected number > 0"),
+        (lambda c: c["training"].__setitem__("bogus", 1), "training.bogus: unknown key"),
+        (lambda c: c.__setitem__("bogus", 1), "bogus: unknown key"),
+        (lambda c: c["encoder"]["pretrain"].pop("steps"), "encoder.pretrain: 'steps' is a required"),
+        (lambda c: c["experiments"]["mtl"].__setitem__("method", "magic"), "experiments.mtl.method"),
+        (lambda c: c["experiments"]["mtl"].__setitem__("temperature", 0), "experiments.mtl.temperature"),
+        (lambda c: c["experiments"]["stl"].__setitem__("temperature", 2), "experiments.stl.temperature: unknown key"),
+        (lambda c: c["data"].__setitem__("layout", "zip"), "data.layout: expected one of original, xtreme"),
+        (lambda c: c.__setitem__("tlps", ["ner/l0", "bad"]), "tlps.1: expected a string matching"),
+        (lambda c: c.__setitem__("tlps", ["ner/l0", "dance/l0"]), "unknown task 'dance'"),
+        (lambda c: c["experiments"]["mtl"].__setitem__("tlps", ["ner/l9"]), "experiments.mtl.tlps: ner/l9 not in the training pool"),
+        (lambda c: c["experiments"]["mtl"].__setitem__("tlps", "task:mtod"), "matches no TLP"),
+        (lambda c: c.__setitem__("zero_shot_langs", ["l0"]), "also a training language"),
+    ],
+)
+def test_bad_values_name_the_key(cfg, mutate, message):
+    bad = copy.deepcopy(cfg)
+    mutate(bad)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        validate(bad)
+
+
+def test_error_is_one_line(cfg):
+    bad = copy.deepcopy(cfg)
+    bad["training"]["batch_size"] = 0
+    with pytest.raises(ConfigError) as e:
+        validate(bad)
+    assert "\n" not in str(e.value)
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("seed: 1\ntraining: [\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml:\d+: invalid YAML"):
+        load_params([p])
+
+
+def test_presets_overlay_key_by_key(cfg, tmp_path):
+    preset = tmp_path / "preset.yaml"
+    preset.write_text("training:\n  lr: 0.5\nexperiments:\n  mtl:\n    steps: 7\n")
+    merged = load_params([REPO / "params.yaml", preset])
+    assert merged["training"]["lr"] == 0.5
+    assert merged["training"]["batch_size"] == cfg["training"]["batch_size"]
+    assert merged["experiments"]["mtl"]["steps"] == 7
+    assert merged["experiments"]["mtl"]["method"] == "mtl"
+    assert deep_merge({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}}) == {"a": {"b": 1, "c": 3}}
+
+
+def test_selections(cfg):
+    cfg = copy.deepcopy(cfg)
+    cfg["tlps"] = ["ner/l0", "ner/l1", "pos/l0", "qa/l1"]
+    assert select_tlps(cfg, "all") == [TLP.parse(t) for t in cfg["tlps"]]
+    assert select_tlps(cfg, "task:ner") == [TLP("ner", "l0"), TLP("ner", "l1")]
+    assert select_tlps(cfg, "lang:l0") == [TLP("ner", "l0"), TLP("pos", "l0")]
+    assert select_tlps(cfg, ["qa/l1"]) == [TLP("qa", "l1")]
+
+
+def test_runs(cfg):
+    runs = experiment_runs(cfg)
+    stl = [r for r in runs if r.experiment == "stl"]
+    assert [r.train_tlps for r in stl] == [(TLP.parse(t),) for t in cfg["tlps"]]
+    assert stl[0].id == "stl." + TLP.parse(cfg["tlps"][0]).slug
+    mtl = get_run(cfg, "mtl")
+    assert list(mtl.train_tlps) == [TLP.parse(t) for t in cfg["tlps"]]
+    zs = [t for t in mtl.eval_tlps if t not in mtl.train_tlps]
+    assert zs and {t.lang for t in zs} == set(cfg["zero_shot_langs"])
+    assert mtl.params["lr"] == cfg["training"]["lr"]  # defaults inherited
+    with pytest.raises(ConfigError, match="unknown run"):
+        get_run(cfg, "nope")
+
+
+def test_lang_limited_selection_has_no_zero_shot(cfg):
+    cfg = copy.deepcopy(cfg)
+    cfg["experiments"] = {"ll": {"method": "mtl", "steps": 1, "tlps": "lang:l0"}}
+    (run,) = experiment_runs(cfg)
+    assert run.eval_tlps == run.train_tlps

@@ -1,0 +1,515 @@
+"""Task types: featurization, heads, losses and decoding, on a tiny WordPiece tokenizer built here."""
+
+from __future__ import annotations
+
+import random
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
+from transformers import PreTrainedTokenizerFast
+
+from pipeline.errors import DataError, PipelineError
+from pipeline.tasks import FeatureSettings, get_task_type
+from pipeline.tasks.common import (
+    IGNORE_INDEX,
+    align_word_labels,
+    feature_cache_key,
+    first_subtoken_mask,
+)
+from pipeline.tasks.qa import best_span
+
+COMMON = "the a cat dog sat ran on under mat river bank by and was is big small red".split()
+RARE = "catdogmat"  # never seen whole in training text, so WordPiece splits it
+
+
+def make_tokenizer(vocab_size: int = 120) -> PreTrainedTokenizerFast:
+    rng = random.Random(0)
+    sents = [" ".join(rng.choice(COMMON) for _ in range(10)) for _ in range(400)]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(
+        sents, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+    )
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+@pytest.fixture(scope="module")
+def tok() -> PreTrainedTokenizerFast:
+    return make_tokenizer()
+
+
+def ds(rows: list[dict]) -> datasets.Dataset:
+    return datasets.Dataset.from_list(rows)
+
+
+NER = {"tags": ["B-PER", "I-PER", "O"]}
+POS = {"tags": ["DET", "NOUN", "VERB"]}
+
+
+# --------------------------------------------------------------------------- alignment
+
+
+def test_align_word_labels_by_hand():
+    wids = np.array([[-1, 0, 0, 1, 2, 2, 2, -1, -1]])
+    got = align_word_labels(wids, [[5, 7, 9]])
+    assert got.tolist() == [[-100, 5, -100, 7, 9, -100, -100, -100, -100]]
+    assert first_subtoken_mask(wids).sum() == 3
+
+
+def test_tagging_labels_first_subtoken_of_split_word(tok):
+    pieces = tok.tokenize(RARE)
+    assert len(pieces) >= 3, pieces  # the test needs a word in several pieces
+    k = len(pieces)
+    recs = ds(
+        [{"id": "s1", "lang": "en", "tokens": ["the", RARE, "cat"], "tags": ["O", "B-PER", "O"]}]
+    )
+    f = get_task_type("tagging").featurize(recs, tok, NER, FeatureSettings(max_length=16), True)
+    row = f[0]
+    real = k + 4  # [CLS] the <k pieces> cat [SEP]
+    expected_wids = [-1, 0] + [1] * k + [2, -1]
+    expected_wids += [-1] * (16 - len(expected_wids))
+    assert row["word_ids"] == expected_wids
+    o_id, b_id = 2, 0
+    expected = [IGNORE_INDEX, o_id, b_id] + [IGNORE_INDEX] * (k - 1) + [o_id, IGNORE_INDEX]
+    expected += [IGNORE_INDEX] * (16 - len(expected))
+    assert row["labels"] == expected
+    assert row["attention_mask"] == [1] * real + [0] * (16 - real)
+    assert tok.convert_ids_to_tokens(row["input_ids"][2 : 2 + k]) == pieces
+    assert set(f.column_names) >= set(get_task_type("tagging").model_columns(True))
+
+
+def test_tagging_unknown_tag_is_data_error(tok):
+    recs = ds([{"id": "bad7", "lang": "en", "tokens": ["the"], "tags": ["X-TAG"]}])
+    with pytest.raises(DataError, match="bad7"):
+        get_task_type("tagging").featurize(recs, tok, NER, FeatureSettings(max_length=8), True)
+
+
+def test_tagging_decode_one_tag_per_word_including_truncated(tok):
+    task = get_task_type("tagging")
+    words = ["the", "cat", "sat", "on", "the", "mat", "by", "the", "river", "bank"]  # 10 words
+    s = FeatureSettings(max_length=8)  # [CLS] + 6 words + [SEP]: 4 words cut off
+    for labels, fallback in ((NER, "O"), (POS, "DET")):
+        tags = [labels["tags"][i % 3] for i in range(10)]
+        recs = ds([{"id": "r", "lang": "en", "tokens": words, "tags": tags}])
+        f = task.featurize(recs, tok, labels, s, False)
+        assert task.word_coverage(recs, f) == {"words": 10, "truncated": 4, "no_subtoken": 0}
+        # logits predict, at every sub-token, label (position % 3): word w sits at position w + 1
+        logits = np.zeros((1, 8, 3), dtype=np.float32)
+        for pos in range(8):
+            logits[0, pos, (pos + 1) % 3] = 5.0
+        pred = task.decode(recs, f, {"logits": logits}, labels, s)["r"]
+        assert len(pred) == 10
+        assert pred[:6] == [labels["tags"][(w + 2) % 3] for w in range(6)]
+        assert pred[6:] == [fallback] * 4
+
+
+# --------------------------------------------------------------------------- classification
+
+
+def test_pair_and_single_classification_labels(tok):
+    inv = {"label": ["contradiction", "entailment", "neutral"]}
+    recs = ds(
+        [
+            {
+                "id": "p1",
+                "lang": "en",
+                "text_a": "the cat sat",
+                "text_b": "a dog ran",
+                "label": "neutral",
+            },
+            {
+                "id": "p2",
+                "lang": "en",
+                "text_a": "the mat",
+                "text_b": "the mat",
+                "label": "entailment",
+            },
+        ]
+    )
+    s = FeatureSettings(max_length=12)
+    f = get_task_type("pair").featurize(recs, tok, inv, s, True)
+    assert f["labels"] == [2, 1]
+    assert f["example_id"] == ["p1", "p2"]
+    toks = tok.convert_ids_to_tokens(f[0]["input_ids"])
+    assert toks[:9] == ["[CLS]", "the", "cat", "sat", "[SEP]", "a", "dog", "ran", "[SEP]"]
+    assert f[0]["token_type_ids"][:9] == [0] * 5 + [1] * 4
+    assert len(f[0]["input_ids"]) == 12
+
+    single = ds([{"id": "x", "lang": "en", "text": "big red dog", "label": "positive"}])
+    g = get_task_type("single").featurize(single, tok, {"label": ["negative", "positive"]}, s, True)
+    assert g["labels"] == [1]
+    assert g[0]["attention_mask"] == [1] * 5 + [0] * 7
+
+    logits = np.array([[0.1, 0.2, 3.0], [0.0, 2.0, 1.0]])
+    pred = get_task_type("pair").decode(recs, f, {"logits": logits}, inv, s)
+    assert pred == {"p1": "neutral", "p2": "entailment"}
+
+
+# --------------------------------------------------------------------------- intent + slots
+
+
+def test_intent_slots_columns_match_tagging_alignment(tok):
+    labels = {"intent": ["alarm/set", "weather/find"], "slots": ["B-loc", "I-loc", "O"]}
+    rec = {
+        "id": "m1",
+        "lang": "en",
+        "tokens": ["the", RARE, "river", "bank"],
+        "slots": ["O", "O", "B-loc", "I-loc"],
+        "intent": "weather/find",
+    }
+    s = FeatureSettings(max_length=16)
+    task = get_task_type("intent_slots")
+    f = task.featurize(ds([rec]), tok, labels, s, True)
+    assert set(task.model_columns(True)) == {
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+        "intent_labels",
+        "labels",
+    }
+    assert set(task.model_columns(True)) <= set(f.column_names)
+    assert f["intent_labels"] == [1]
+    tag_rec = {"id": "m1", "lang": "en", "tokens": rec["tokens"], "tags": rec["slots"]}
+    t = get_task_type("tagging").featurize(ds([tag_rec]), tok, {"tags": labels["slots"]}, s, True)
+    assert f[0]["labels"] == t[0]["labels"]
+    assert f[0]["word_ids"] == t[0]["word_ids"]
+    # slot 'B-loc' (0) sits at the first sub-token of word 2
+    assert f[0]["labels"][f[0]["word_ids"].index(2)] == 0
+
+    slot_logits = np.zeros((1, 16, 3), dtype=np.float32)
+    slot_logits[0, :, 2] = 1.0  # O everywhere ...
+    first = {w: f[0]["word_ids"].index(w) for w in range(4)}
+    slot_logits[0, first[2], 0] = 5.0  # ... but B-loc on "river", I-loc on "bank"
+    slot_logits[0, first[3], 1] = 5.0
+    out = {"intent_logits": np.array([[0.0, 1.0]]), "slot_logits": slot_logits}
+    pred = task.decode(ds([rec]), f, out, labels, s)
+    assert pred == {"m1": {"intent": "weather/find", "slots": ["O", "O", "B-loc", "I-loc"]}}
+
+
+# --------------------------------------------------------------------------- QA
+
+
+CONTEXT = " ".join(
+    ["the cat sat on the mat by the river bank"] * 2
+    + ["a big red dog ran"]
+    + ["and the small dog sat under the mat"] * 2
+)
+
+
+def qa_records(
+    answer: str, occurrence_start: int, question: str = "where was the dog"
+) -> datasets.Dataset:
+    return ds(
+        [
+            {
+                "id": "q1",
+                "lang": "en",
+                "context": CONTEXT,
+                "question": question,
+                "answers": {"text": [answer], "answer_start": [occurrence_start]},
+            }
+        ]
+    )
+
+
+def test_qa_positions_map_back_to_answer_text(tok):
+    start = CONTEXT.index("big red dog")
+    recs = qa_records("big red dog", start)
+    s = FeatureSettings(max_length=96, doc_stride=16, max_query_length=8)
+    qa = get_task_type("qa")
+    train = qa.featurize(recs, tok, {}, s, True)
+    assert len(train) == 1
+    evalf = qa.featurize(recs, tok, {}, s, False)
+    off = evalf[0]["offset_mapping"]
+    sp, ep = train[0]["start_positions"], train[0]["end_positions"]
+    assert 0 < sp <= ep
+    assert CONTEXT[off[sp][0] : off[ep][1]] == "big red dog"
+    assert tok.convert_ids_to_tokens(train[0]["input_ids"][sp : ep + 1]) == ["big", "red", "dog"]
+    # offsets are [-1, -1] on [CLS], the question and its [SEP]
+    n_q = len(tok.tokenize("where was the dog"))
+    assert off[: n_q + 2] == [[-1, -1]] * (n_q + 2)
+    assert qa.model_columns(True) == [
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+        "start_positions",
+        "end_positions",
+    ]
+    assert set(qa.model_columns(False)) <= set(evalf.column_names)
+    assert "start_positions" not in evalf.column_names
+
+
+def test_qa_question_truncated_to_max_query_length(tok):
+    long_q = "where " + " ".join(["the big red dog"] * 10)
+    recs = qa_records("big red dog", CONTEXT.index("big red dog"), question=long_q)
+    s = FeatureSettings(max_length=64, doc_stride=16, max_query_length=6)
+    f = get_task_type("qa").featurize(recs, tok, {}, s, True)
+    toks = tok.convert_ids_to_tokens(f[0]["input_ids"])
+    assert toks.index("[SEP]") == 1 + 6
+    assert toks[1:7] == tok.tokenize(long_q)[:6]
+
+
+def test_qa_long_context_windows(tok):
+    s = FeatureSettings(max_length=32, doc_stride=8, max_query_length=6)
+    qa = get_task_type("qa")
+    n_ctx = len(tok.tokenize(CONTEXT))
+    budget = 32 - 3 - len(tok.tokenize("where was the dog"))
+    # every window after the first advances by budget - stride context tokens
+    n_windows = 1 + -(-(n_ctx - budget) // (budget - s.doc_stride))
+    recs = qa_records("big red dog", CONTEXT.index("big red dog"))
+    evalf = qa.featurize(recs, tok, {}, s, False)
+    train = qa.featurize(recs, tok, {}, s, True)
+    assert len(evalf) == len(train) == n_windows >= 3
+    assert evalf["example_id"] == ["q1"] * n_windows
+    # consecutive windows overlap by exactly doc_stride context tokens
+    spans = [[o for o in row if o[0] >= 0] for row in evalf["offset_mapping"]]
+    for a, b in zip(spans, spans[1:]):
+        assert a[-s.doc_stride :] == b[: s.doc_stride]
+    # every answer position (each word of the context as the answer) against every window
+    pos = 0
+    for word in CONTEXT.split():
+        start = CONTEXT.index(word, pos)
+        pos = start + len(word)
+        end = start + len(word)
+        train = qa.featurize(qa_records(word, start), tok, {}, s, True)
+        hits = 0
+        for ctx_offs, row, full in zip(spans, train, evalf["offset_mapping"]):
+            inside = ctx_offs[0][0] <= start and ctx_offs[-1][1] >= end
+            sp, ep = row["start_positions"], row["end_positions"]
+            if inside:
+                hits += 1
+                assert CONTEXT[full[sp][0] : full[ep][1]] == word
+            else:
+                assert (sp, ep) == (0, 0)
+        assert hits >= 1
+
+
+def test_qa_decode_across_windows_and_max_answer_length(tok):
+    s = FeatureSettings(
+        max_length=32, doc_stride=8, max_query_length=6, max_answer_length=3, n_best=5
+    )
+    qa = get_task_type("qa")
+    recs = qa_records("big red dog", CONTEXT.index("big red dog"))
+    f = qa.featurize(recs, tok, {}, s, False)
+    offs = np.array(f["offset_mapping"])
+    n, t = len(f), 32
+    start = np.zeros((n, t), dtype=np.float32)
+    end = np.zeros((n, t), dtype=np.float32)
+    ctx0 = [i for i in range(t) if offs[0, i, 0] >= 0]
+    ctx1 = [i for i in range(t) if offs[1, i, 0] >= 0]
+    # window 0: a 2-token span scoring 6; window 1: a 3-token span scoring 8 (wins)
+    start[0, ctx0[2]], end[0, ctx0[3]] = 3.0, 3.0
+    start[1, ctx1[4]], end[1, ctx1[6]] = 4.0, 4.0
+    # distractors: highest start logit on a question token; a 5-token span scoring 20
+    start[1, 1] = 50.0
+    start[0, ctx0[5]], end[0, ctx0[9]] = 10.0, 10.0
+    pred = qa.decode(recs, f, {"start_logits": start, "end_logits": end}, {}, s)
+    want = CONTEXT[offs[1, ctx1[4], 0] : offs[1, ctx1[6], 1]]
+    assert pred == {"q1": want}
+    # with max_answer_length 5 the long span wins
+    s5 = FeatureSettings(
+        max_length=32, doc_stride=8, max_query_length=6, max_answer_length=5, n_best=5
+    )
+    pred5 = qa.decode(recs, f, {"start_logits": start, "end_logits": end}, {}, s5)
+    assert pred5["q1"] == CONTEXT[offs[0, ctx0[5], 0] : offs[0, ctx0[9], 1]]
+
+
+def test_best_span_none_and_end_before_start():
+    offs = np.array([[-1, -1], [0, 3], [4, 7], [-1, -1]])
+    # n_best=2 keeps starts (2, 3) and ends (3, 1): a special token, or end before start
+    assert best_span(np.array([0, 0, 9, 0.0]), np.array([0, 9, 0, 9.0]), offs, 2, 30) is None
+    assert best_span(np.array([0, 0, 9, 0.0]), np.array([0, 9, 0, 9.0]), offs, 3, 30) == (9.0, 4, 7)
+    assert best_span(np.array([0, 9, 0, 0.0]), np.array([0, 0, 9, 0.0]), offs, 20, 30) == (
+        18.0,
+        0,
+        7,
+    )
+
+
+def test_qa_decode_empty_when_nothing_valid(tok):
+    s = FeatureSettings(max_length=96, doc_stride=16, max_query_length=8, n_best=1)
+    qa = get_task_type("qa")
+    recs = qa_records("big red dog", CONTEXT.index("big red dog"))
+    f = qa.featurize(recs, tok, {}, s, False)
+    start = np.zeros((1, 96), dtype=np.float32)
+    end = np.zeros((1, 96), dtype=np.float32)
+    start[0, 0] = end[0, 0] = 5.0  # n_best=1: only [CLS] is considered, which is not context
+    assert qa.decode(recs, f, {"start_logits": start, "end_logits": end}, {}, s) == {"q1": ""}
+
+
+def test_qa_batched_equals_one_by_one(tok):
+    rows = []
+    for i, word in enumerate(["cat", "river", "dog", "mat"]):
+        st = CONTEXT.index(word)
+        rows.append(
+            {
+                "id": f"q{i}",
+                "lang": "en",
+                "context": CONTEXT[: 60 + 40 * i],
+                "question": f"  which {word}",
+                "answers": {"text": [word], "answer_start": [st]},
+            }
+        )
+    s = FeatureSettings(max_length=32, doc_stride=8, max_query_length=6)
+    qa = get_task_type("qa")
+    for train in (True, False):
+        together = qa.featurize(ds(rows), tok, {}, s, train).to_list()
+        apart = [r for row in rows for r in qa.featurize(ds([row]), tok, {}, s, train).to_list()]
+        assert together == apart
+
+
+def test_qa_settings_too_tight(tok):
+    s = FeatureSettings(max_length=40, doc_stride=30, max_query_length=8)
+    with pytest.raises(PipelineError, match="doc_stride"):
+        get_task_type("qa").featurize(qa_records("cat", 4), tok, {}, s, True)
+
+
+# --------------------------------------------------------------------------- heads and losses
+
+
+def _batch(features: datasets.Dataset, cols: list[str]) -> dict[str, torch.Tensor]:
+    return dict(features.with_format("torch", columns=cols)[:])
+
+
+@pytest.mark.parametrize("type_name", ["pair", "single", "tagging", "qa", "intent_slots"])
+def test_heads_shapes_losses_finite_and_backprop(tok, type_name):
+    s = FeatureSettings(max_length=32, doc_stride=8, max_query_length=6)
+    task = get_task_type(type_name)
+    rows, labels = {
+        "pair": (
+            [
+                {"id": f"{i}", "lang": "en", "text_a": "the cat", "text_b": "a dog", "label": "b"}
+                for i in range(3)
+            ],
+            {"label": ["a", "b"]},
+        ),
+        "single": (
+            [{"id": f"{i}", "lang": "en", "text": "the cat", "label": "a"} for i in range(3)],
+            {"label": ["a", "b", "c"]},
+        ),
+        "tagging": (
+            [
+                {"id": f"{i}", "lang": "en", "tokens": ["the", RARE], "tags": ["DET", "NOUN"]}
+                for i in range(3)
+            ],
+            POS,
+        ),
+        "qa": (qa_records("big red dog", CONTEXT.index("big red dog")).to_list(), {}),
+        "intent_slots": (
+            [
+                {
+                    "id": f"{i}",
+                    "lang": "en",
+                    "tokens": ["the", "river"],
+                    "slots": ["O", "B-loc"],
+                    "intent": "x",
+                }
+                for i in range(3)
+            ],
+            {"intent": ["x", "y"], "slots": ["B-loc", "O"]},
+        ),
+    }[type_name]
+    f = task.featurize(ds(rows), tok, labels, s, True)
+    batch = _batch(f, task.model_columns(True))
+    b, t, h = len(f), 32, 8
+    head = task.head(h, labels, dropout=0.1)
+    hidden = torch.randn(b, t, h, requires_grad=True)
+    out = head(hidden, batch["attention_mask"])
+    shapes = {k: tuple(v.shape) for k, v in out.items()}
+    expected = {
+        "pair": {"logits": (b, 2)},
+        "single": {"logits": (b, 3)},
+        "tagging": {"logits": (b, t, 3)},
+        "qa": {"start_logits": (b, t), "end_logits": (b, t)},
+        "intent_slots": {"intent_logits": (b, 2), "slot_logits": (b, t, 2)},
+    }[type_name]
+    assert shapes == expected
+    loss = task.loss(out, batch)
+    assert loss.dim() == 0 and torch.isfinite(loss) and loss.item() > 0
+    loss.backward()
+    assert hidden.grad is not None and torch.isfinite(hidden.grad).all()
+    assert hidden.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in head.parameters())
+
+
+def test_qa_loss_ignores_positions_beyond_sequence():
+    qa = get_task_type("qa")
+    logits = torch.zeros(2, 4)
+    logits[0, 1] = 10.0
+    out = {"start_logits": logits, "end_logits": logits}
+    inside = {"start_positions": torch.tensor([1, 1]), "end_positions": torch.tensor([1, 1])}
+    outside = {"start_positions": torch.tensor([1, 9]), "end_positions": torch.tensor([1, 9])}
+    # row 1 (uniform logits) costs log 4 when labelled; ignored when its positions are beyond T
+    assert qa.loss(out, outside).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits[:1], torch.tensor([1])).item()
+    )
+    assert qa.loss(out, inside).item() > qa.loss(out, outside).item()
+
+
+def test_intent_slots_loss_is_sum_of_both():
+    task = get_task_type("intent_slots")
+    il, sl = torch.randn(2, 3), torch.randn(2, 4, 5)
+    batch = {
+        "intent_labels": torch.tensor([0, 2]),
+        "labels": torch.tensor([[-100, 1, 4, -100]] * 2),
+    }
+    ce = torch.nn.functional.cross_entropy
+    want = ce(il, batch["intent_labels"]) + ce(
+        sl[:, 1:3].reshape(-1, 5), torch.tensor([1, 4, 1, 4])
+    )
+    got = task.loss({"intent_logits": il, "slot_logits": sl}, batch)
+    assert got.item() == pytest.approx(want.item(), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- cache key
+
+
+def test_feature_cache_key(tok):
+    s = FeatureSettings()
+    k = feature_cache_key(tok, s, "ner", NER, True)
+    assert len(k) == 16
+    # stable across tokenizer calls that change the backend's truncation/padding state
+    tok(
+        ["the cat"],
+        ["a dog"],
+        truncation="only_second",
+        max_length=9,
+        stride=2,
+        padding="max_length",
+    )
+    assert feature_cache_key(tok, s, "ner", NER, True) == k
+    others = {
+        feature_cache_key(tok, FeatureSettings(max_length=64), "ner", NER, True),
+        feature_cache_key(tok, s, "pos", NER, True),
+        feature_cache_key(tok, s, "ner", POS, True),
+        feature_cache_key(tok, s, "ner", NER, False),
+        feature_cache_key(make_tokenizer(vocab_size=100), s, "ner", NER, True),
+    }
+    assert k not in others and len(others) == 5

@@ -1,0 +1,118 @@
+"""Trainer: STL/MTL runs end to end on a tiny model, exact resume, and same-seed reproducibility."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from pipeline.config import Run
+from pipeline.records import TLP
+from pipeline.tasks import FeatureSettings
+from pipeline.trainer import Trainer
+
+SETTINGS = FeatureSettings(max_length=32, doc_stride=16, max_query_length=8, max_answer_length=5, n_best=5)
+BASE = {
+    "seed": 3,
+    "steps": 6,
+    "batch_size": 4,
+    "lr": 1e-3,
+    "weight_decay": 0.01,
+    "warmup_steps": 2,
+    "schedule": "linear",
+    "max_grad_norm": 1.0,
+    "eval_every": 3,
+    "checkpoint_every": 2,
+    "max_dev_examples": None,
+}
+
+
+def make_run(method: str, tlps: list[str], **over) -> Run:
+    t = tuple(TLP.parse(x) for x in tlps)
+    return Run(f"{method}-test", method, method, t, t, {**BASE, "method": method, **over})
+
+
+def trainer(world, run, ckpt) -> Trainer:
+    torch.set_num_threads(1)
+    return Trainer(
+        run, world["encoder"], [world["prepared"]], SETTINGS, ckpt, torch.device("cpu"),
+        cache_dir=world["root"] / "features",
+    )
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_mtl_trains_and_writes_outputs(tiny_world, tmp_path):
+    run = make_run("mtl", ["nli/l0", "ner/l0", "qa/l1"], temperature=2.0)
+    t = trainer(tiny_world, run, tmp_path / "ckpt")
+    before = weights(t.model)
+    summary = t.fit(tmp_path / "out")
+    after = weights(t.model)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert summary["inner_steps"] == 6
+    assert set(summary["best_dev"]) == {"nli/l0", "ner/l0", "qa/l1"}
+    assert summary["options"]["temperature"] == 2.0
+    assert (tmp_path / "out" / "model" / "heads.safetensors").exists()
+    assert (tmp_path / "out" / "model" / "encoder" / "config.json").exists()
+    assert (tmp_path / "out" / "history.json").exists()
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method, tlps", [("stl", ["ner/l0"]), ("mtl", ["nli/l0", "ner/l1", "qa/l0"])])
+def test_resume_after_kill_gives_identical_weights(tiny_world, tmp_path, method, tlps):
+    run = make_run(method, tlps, steps=7, checkpoint_every=2, eval_every=3)
+    full = trainer(tiny_world, run, tmp_path / "ckpt-full")
+    full.fit(tmp_path / "out-full")
+    expected = weights(full.model)
+
+    killed = trainer(tiny_world, run, tmp_path / "ckpt")
+    step = killed.method.step
+    calls = {"n": 0}
+
+    def dying_step():
+        calls["n"] += 1
+        if calls["n"] == 6:  # after the checkpoint at step 4, before the one at step 6
+            raise Killed
+        return step()
+
+    killed.method.step = dying_step
+    with pytest.raises(Killed):
+        killed.fit(tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # no partial output
+
+    resumed = trainer(tiny_world, run, tmp_path / "ckpt")
+    resumed.fit(tmp_path / "out")
+    got = weights(resumed.model)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_same_seed_same_numbers_and_different_seed_differs(tiny_world, tmp_path):
+    run = make_run("mtl", ["nli/l0", "ner/l0"])
+    a = trainer(tiny_world, run, tmp_path / "a")
+    a.fit(tmp_path / "oa")
+    b = trainer(tiny_world, run, tmp_path / "b")
+    b.fit(tmp_path / "ob")
+    wa, wb = weights(a.model), weights(b.model)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    other = copy.deepcopy(run.params)
+    other["seed"] = 4
+    c = trainer(tiny_world, Run(run.id, run.experiment, run.method, run.train_tlps, run.eval_tlps, other), tmp_path / "c")
+    c.fit(tmp_path / "oc")
+    wc = weights(c.model)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_checkpoint_of_another_config_is_not_resumed(tiny_world, tmp_path):
+    run = make_run("stl", ["ner/l0"], steps=4, checkpoint_every=2)
+    t = trainer(tiny_world, run, tmp_path / "ckpt")
+    t.fit(tmp_path / "o1")
+    other = make_run("stl", ["ner/l0"], steps=4, checkpoint_every=2, lr=5e-4)
+    t2 = trainer(tiny_world, other, tmp_path / "ckpt")
+    step, history, _ = t2._resume()
+    assert step == 0 and history == []
