@@ -76,11 +76,80 @@ _SAMPLING = {
     "sampling_sizes": {"enum": ["examples", "batches"]},
 }
 
+def _default(schema: dict[str, Any], value: Any) -> dict[str, Any]:
+    """A schema that also documents its default (read back by `method_defaults`)."""
+    return {**schema, "default": value}
+
+
+_WEIGHT = {"type": "number", "minimum": 0, "maximum": 1}
+
+#: MultiDDS (parameterized sampling, Tarunesh et al. 2021 §3.2.3, §4.3): every `update_every`
+#: meta-steps a reward per train TLP from `dev` (a TLP of the run, "lang:<l>", "task:<t>", "all").
+_MULTIDDS = _default(
+    _obj(
+        {
+            "update_every": _default(_pos_int, 10),
+            "lr": _default({"type": "number", "exclusiveMinimum": 0}, 0.01),
+            "dev": _default(
+                {
+                    "type": "string",
+                    "pattern": r"^(all|task:[a-z]+|lang:[A-Za-z0-9_-]+|[a-z]+/[A-Za-z0-9_-]+)$",
+                },
+                "all",
+            ),
+            "reward": _default({"enum": ["cosine", "faithful"]}, "cosine"),
+        }
+    ),
+    {},
+)
+
+#: keys every Reptile-style method shares (defaults: see each method's docstring for why)
+_META = {
+    "optimizer_state": _default({"enum": ["shared", "reset"]}, "shared"),
+    "sampling_sizes": _default({"enum": ["examples", "batches"]}, "examples"),
+    "sampler": _default({"enum": ["temperature", "multidds"]}, "temperature"),
+    "multidds": _MULTIDDS,
+}
+
 #: method name -> its own keys (on top of the common ones)
 METHOD_PROPS: dict[str, dict[str, Any]] = {
     "stl": {},
     "mtl": {**_SAMPLING},
+    # Parallel Reptile over TLPs (Tarunesh et al. 2021, Algorithm 1); `steps` counts meta-steps
+    "reptile": {
+        **_META,
+        "temperature": _default(_SAMPLING["temperature"], 1.0),
+        "m": _default(_pos_int, 8),
+        "k": _default(_pos_int, 3),
+        "beta": _default(_WEIGHT, 1.0),
+        "replacement": _default({"type": "boolean"}, True),
+    },
+    # Sequential Reptile (Lee et al. 2022); `q` (p ∝ N^q) is the alternative to `temperature`
+    # (q = 1/τ), not both; `steps` counts meta-steps
+    "seq_reptile": {
+        **_META,
+        "temperature": _default(_SAMPLING["temperature"], 5.0),
+        "q": {"type": "number", "minimum": 0},
+        "inner_steps": _default(_pos_int, 1000),
+        "eta": _default(_WEIGHT, 0.1),
+    },
 }
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """The defaults declared in METHOD_PROPS[method] (nested objects as dicts of defaults)."""
+
+    def of(schema: Mapping[str, Any]) -> Any:
+        if schema.get("type") == "object" and "properties" in schema:
+            return {k: of(s) for k, s in schema["properties"].items() if "default" in s}
+        return copy.deepcopy(schema.get("default"))
+
+    return {k: of(s) for k, s in METHOD_PROPS[method].items() if "default" in s}
+
+
+def method_params(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` over the method's defaults; nested objects (multidds) are merged key by key."""
+    return deep_merge(method_defaults(method), params)
 
 _TOP_SCHEMA = _obj(
     {

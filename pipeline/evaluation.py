@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,8 +9,7 @@ import torch
 
 from pipeline.features import SplitData
 from pipeline.metrics import main_metric
-from pipeline.records import TLP
-from pipeline.scoring import default_qa_style, score
+from pipeline.scoring import score, style_for
 from pipeline.tasks import FeatureSettings, for_task
 
 
@@ -45,11 +43,6 @@ def predict(
     return for_task(data.tlp.task).decode(data.records, data.features, outputs, labels, settings)
 
 
-def qa_style(tlp: TLP, dataset_dir: Path) -> str | None:
-    """XTREME's default QA metric style for the dataset a QA TLP comes from (None otherwise)."""
-    return default_qa_style(dataset_dir.name) if tlp.type == "qa" else None
-
-
 def evaluate(
     model: torch.nn.Module,
     data: SplitData,
@@ -60,6 +53,6 @@ def evaluate(
 ) -> dict[str, float]:
     """Predict and score; adds `main` (the task's model-selection metric)."""
     preds = predict(model, data, labels, settings, batch_size, device)
-    metrics = score(data.tlp.task, data.tlp.lang, list(data.records), preds, style=qa_style(data.tlp, data.dataset_dir))
+    metrics = score(data.tlp.task, data.tlp.lang, list(data.records), preds, style=style_for(data.tlp.task, data.dataset_dir.name))
     metrics["main"] = metrics[main_metric(data.tlp.task)]
     return metrics

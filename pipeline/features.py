@@ -15,23 +15,13 @@ from typing import Any
 import datasets
 import torch
 
-from pipeline.data.store import load_labels, load_split, prepared_tlps
-from pipeline.errors import PipelineError
+from pipeline.data.store import load_labels, load_split, locate
 from pipeline.io import atomic_dir
 from pipeline.records import TLP
 from pipeline.tasks import FeatureSettings, for_task
 from pipeline.tasks.common import feature_cache_key
 
 FEATURE_CACHE = Path("data/features")
-
-
-def locate(tlp: TLP, prepared_dirs: Sequence[str | Path]) -> Path:
-    """The first prepared dataset directory that holds `tlp`."""
-    for d in prepared_dirs:
-        if tlp in prepared_tlps(d):
-            return Path(d)
-    where = ", ".join(str(d) for d in prepared_dirs)
-    raise PipelineError(f"TLP {tlp} is in no prepared dataset ({where})")
 
 
 def merged_labels(prepared_dirs: Sequence[str | Path]) -> dict[str, dict[str, list[str]]]:

@@ -29,6 +29,11 @@ ACCEPTED_GOLD = (
 SENTIMENT_POSITIVE = "positive"
 
 
+def style_for(task: str, dataset: str | None) -> str | None:
+    """The metric style to pass to `score` for a TLP of `task` from `dataset` (None unless QA)."""
+    return default_qa_style(dataset) if task_type(task) == "qa" else None
+
+
 def default_qa_style(dataset: str | None) -> str:
     """The QA normalization XTREME uses for a dataset: MLQA's own script for MLQA only, the SQuAD
     v1.1 script for everything else (SQuAD, XQuAD, TyDiQA-GoldP) and when the dataset is unknown."""

@@ -15,7 +15,6 @@ from typing import Any
 from pipeline.config import Run, get_run, load_params, section_paths
 from pipeline.io import atomic_dir, atomic_write_json, read_json
 
-from pipeline.tasks import FeatureSettings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,9 @@ def encoder_path(cfg: dict[str, Any]) -> str:
     return cfg["encoder"]["name"] or str(ENCODER_DIR)
 
 
-def feature_settings(cfg: dict[str, Any]) -> FeatureSettings:
+def feature_settings(cfg: dict[str, Any]) -> Any:
+    from pipeline.tasks import FeatureSettings
+
     return FeatureSettings(**cfg["features"])
 
 
@@ -114,11 +115,9 @@ def predict(params: Sequence[str], run_id: str, model: str, out: str) -> dict[st
 
 def score_run(params: Sequence[str], run_id: str, predictions: str, out: str) -> dict[str, Any]:
     """Score every prediction file of a run against the prepared gold records."""
-    from pipeline.data.store import load_split
-    from pipeline.features import locate
+    from pipeline.data.store import load_split, locate
     from pipeline.metrics import main_metric
-    from pipeline.evaluation import qa_style
-    from pipeline.scoring import score
+    from pipeline.scoring import score, style_for
 
     cfg = load_params(params)
     run = get_run(cfg, run_id)
@@ -128,7 +127,7 @@ def score_run(params: Sequence[str], run_id: str, predictions: str, out: str) ->
         for split in ("dev", "test"):
             gold = list(load_split(where, tlp, split))
             preds = read_json(Path(predictions) / f"{tlp.slug}.{split}.json")
-            m = score(tlp.task, tlp.lang, gold, preds, style=qa_style(tlp, where))
+            m = score(tlp.task, tlp.lang, gold, preds, style=style_for(tlp.task, where.name))
             m["main"] = m[main_metric(tlp.task)]
             scores.setdefault(str(tlp), {})[split] = m
     result = {

@@ -33,8 +33,7 @@ rule pretrain:
         "logs/pretrain.log",
     benchmark:
         "benchmarks/pretrain.tsv"
-    resources:
-        gpu=1,
+    threads: workflow.cores
     shell:
         "python -m pipeline pretrain {PARAMS} --tokenizer {input.tokenizer} --out {output} "
         "--checkpoints checkpoints/pretrain > {log} 2>&1"

@@ -22,8 +22,6 @@ rule train:
         "logs/train/{run}.log",
     benchmark:
         "benchmarks/train/{run}.tsv"
-    resources:
-        gpu=1,
     shell:
         "python -m pipeline train {PARAMS} --run {wildcards.run} --out {output} "
         "--checkpoints checkpoints/{wildcards.run} > {log} 2>&1"

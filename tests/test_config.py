@@ -31,14 +31,32 @@ def cfg():
         (lambda c: c["training"].__setitem__("lr", -1), "training.lr: expected number > 0"),
         (lambda c: c["training"].__setitem__("bogus", 1), "training.bogus: unknown key"),
         (lambda c: c.__setitem__("bogus", 1), "bogus: unknown key"),
-        (lambda c: c["encoder"]["pretrain"].pop("steps"), "encoder.pretrain: 'steps' is a required"),
-        (lambda c: c["experiments"]["mtl"].__setitem__("method", "magic"), "experiments.mtl.method"),
-        (lambda c: c["experiments"]["mtl"].__setitem__("temperature", 0), "experiments.mtl.temperature"),
-        (lambda c: c["experiments"]["stl"].__setitem__("temperature", 2), "experiments.stl.temperature: unknown key"),
-        (lambda c: c["data"].__setitem__("layout", "zip"), "data.layout: expected one of original, xtreme"),
+        (
+            lambda c: c["encoder"]["pretrain"].pop("steps"),
+            "encoder.pretrain: 'steps' is a required",
+        ),
+        (
+            lambda c: c["experiments"]["mtl"].__setitem__("method", "magic"),
+            "experiments.mtl.method",
+        ),
+        (
+            lambda c: c["experiments"]["mtl"].__setitem__("temperature", 0),
+            "experiments.mtl.temperature",
+        ),
+        (
+            lambda c: c["experiments"]["stl"].__setitem__("temperature", 2),
+            "experiments.stl.temperature: unknown key",
+        ),
+        (
+            lambda c: c["data"].__setitem__("layout", "zip"),
+            "data.layout: expected one of original, xtreme",
+        ),
         (lambda c: c.__setitem__("tlps", ["ner/l0", "bad"]), "tlps.1: expected a string matching"),
         (lambda c: c.__setitem__("tlps", ["ner/l0", "dance/l0"]), "unknown task 'dance'"),
-        (lambda c: c["experiments"]["mtl"].__setitem__("tlps", ["ner/l9"]), "experiments.mtl.tlps: ner/l9 not in the training pool"),
+        (
+            lambda c: c["experiments"]["mtl"].__setitem__("tlps", ["ner/l9"]),
+            "experiments.mtl.tlps: ner/l9 not in the training pool",
+        ),
         (lambda c: c["experiments"]["mtl"].__setitem__("tlps", "task:mtod"), "matches no TLP"),
         (lambda c: c.__setitem__("zero_shot_langs", ["l0"]), "also a training language"),
     ],

@@ -135,8 +135,11 @@ def test_download_extracts_records_lock_and_second_call_is_a_noop(server, tmp_pa
 
     hits = len(server.log)
     assert hits == 3
+    extracted = (out / "toy-1.0" / "train.tsv").stat().st_ino
+    (out / "toy-1.0.zip").unlink()  # the marker, not the archive, says the work is done
     assert download("toy", out, lock, registry=reg, progress=False, retry=FAST) == out
     assert len(server.log) == hits  # nothing fetched again
+    assert (out / "toy-1.0" / "train.tsv").stat().st_ino == extracted  # nor re-extracted
 
 
 def test_interrupted_download_resumes_with_range(server, tmp_path):
@@ -158,7 +161,9 @@ def test_server_ignoring_range_restarts_from_scratch(server, tmp_path):
     server.drop_after["/f.bin"] = 7_000
     server.honour_range = False  # answers 200 with the whole body even to a Range request
     reg = registry_for(server, [{"url": server.url + "/f.bin", "sha256": sha(body)}])
-    download("toy", tmp_path / "toy", tmp_path / "lock.json", registry=reg, progress=False, retry=FAST)
+    download(
+        "toy", tmp_path / "toy", tmp_path / "lock.json", registry=reg, progress=False, retry=FAST
+    )
 
     assert [r for _, r in server.log] == [None, "bytes=7000-"]
     assert (tmp_path / "toy" / "f.bin").read_bytes() == body  # not 7,000 bytes + the whole body
@@ -199,11 +204,19 @@ def test_manual_source_says_where_to_put_the_file_then_proceeds(tmp_path):
     archive = make_zip({"corpus/a.txt": b"x\n"})
     reg = registry_for(
         None,
-        [{"target": "corpus.zip", "url": "https://example.org/c", "sha256": None,
-          "extract": "zip", "strip": 1, "dest": "corpus"}],
+        [
+            {
+                "target": "corpus.zip",
+                "url": "https://example.org/c",
+                "sha256": None,
+                "extract": "zip",
+                "strip": 1,
+                "dest": "corpus",
+            }
+        ],
         kind="manual",
         instructions="Ask the authors at https://example.org/c for corpus.zip.",
-    )  # fmt: skip
+    )
     out, lock = tmp_path / "raw" / "toy", tmp_path / "lock.json"
     with pytest.raises(PipelineError) as e:
         download("toy", out, lock, registry=reg, progress=False)
@@ -234,16 +247,22 @@ def test_real_registry_entry_via_base_url_override(server, tmp_path, monkeypatch
     tsv = out / "multilingual_task_oriented_data" / "en" / "train-en.tsv"
     assert tsv.read_text().startswith("alarm/set_alarm")
     assert (out / "multilingual_task_oriented_data.zip").read_bytes() == archive
-    assert json.loads(lock.read_text()) == {"mtod": {"multilingual_task_oriented_data.zip": sha(archive)}}
+    assert json.loads(lock.read_text()) == {
+        "mtod": {"multilingual_task_oriented_data.zip": sha(archive)}
+    }
 
 
 def test_real_registry_published_digest_is_enforced(server, tmp_path):
     server.files["/SQuAD-explorer/dataset/train-v1.1.json"] = JSON
     with pytest.raises(DataError) as e:
         download(
-            "squad", tmp_path / "squad", tmp_path / "lock.json", base_url_override=server.url,
-            progress=False, retry=FAST,
-        )  # fmt: skip
+            "squad",
+            tmp_path / "squad",
+            tmp_path / "lock.json",
+            base_url_override=server.url,
+            progress=False,
+            retry=FAST,
+        )
     assert "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955" in str(e.value)
     assert server.log == [("/SQuAD-explorer/dataset/train-v1.1.json", None)]
     assert listing(tmp_path / "squad") == []
@@ -252,7 +271,9 @@ def test_real_registry_published_digest_is_enforced(server, tmp_path):
 def test_archive_member_escaping_the_dir_is_refused(server, tmp_path):
     evil = make_zip({"ok/a.txt": b"a", "../../evil.txt": b"owned"})
     server.files["/evil.zip"] = evil
-    reg = registry_for(server, [{"url": server.url + "/evil.zip", "sha256": None, "extract": "zip"}])
+    reg = registry_for(
+        server, [{"url": server.url + "/evil.zip", "sha256": None, "extract": "zip"}]
+    )
     lock = tmp_path / "lock.json"
     with pytest.raises(DataError, match="outside the extraction dir"):
         download("toy", tmp_path / "out" / "toy", lock, registry=reg, progress=False, retry=FAST)
@@ -264,7 +285,9 @@ def test_archive_member_escaping_the_dir_is_refused(server, tmp_path):
 def test_http_404_fails_at_once_and_retries_give_up(server, tmp_path):
     reg = registry_for(server, [{"url": server.url + "/missing.zip", "sha256": None}])
     with pytest.raises(PipelineError, match="HTTP 404"):
-        download("toy", tmp_path / "a", tmp_path / "l.json", registry=reg, progress=False, retry=FAST)
+        download(
+            "toy", tmp_path / "a", tmp_path / "l.json", registry=reg, progress=False, retry=FAST
+        )
     assert len(server.log) == 1
 
     server.files["/short.bin"] = b"x" * 5000
@@ -273,8 +296,14 @@ def test_http_404_fails_at_once_and_retries_give_up(server, tmp_path):
     reg = registry_for(server, [{"url": server.url + "/short.bin", "sha256": None}])
     server.log.clear()
     with pytest.raises(PipelineError, match="after 1 attempts"):
-        download("toy", tmp_path / "b", tmp_path / "l.json", registry=reg, progress=False,
-                 retry=Retry(attempts=1, backoff=0.01, timeout=5))  # fmt: skip
+        download(
+            "toy",
+            tmp_path / "b",
+            tmp_path / "l.json",
+            registry=reg,
+            progress=False,
+            retry=Retry(attempts=1, backoff=0.01, timeout=5),
+        )
     assert (tmp_path / "b" / "short.bin.part").stat().st_size == 100  # kept for resuming
 
 
@@ -284,3 +313,38 @@ def test_rebase_url_keeps_path_and_query():
         == "http://127.0.0.1:8000/mirror/a/b.zip?x=1"
     )
     assert rebase_url("https://h/a", None) == "https://h/a"
+
+
+def test_hub_source_uses_pinned_revision_and_records_digest(tmp_path, monkeypatch):
+    """The Hub code path with hf_hub_download faked (the real one needs the network)."""
+    import huggingface_hub
+
+    calls = []
+
+    def fake_download(repo_id, filename, *, revision, repo_type, local_dir):
+        calls.append((repo_id, filename, revision, repo_type))
+        path = Path(local_dir) / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(filename.encode())
+        return str(path)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    reg = registry_for(
+        None,
+        [{"path": "PAN-X.{lang}/test-00000-of-00001.parquet", "sha256": None}],
+        kind="hub",
+        repo_id="org/data",
+        revision=rev,
+    )
+    lock = tmp_path / "lock.json"
+    out = download("toy", tmp_path / "toy", lock, registry=reg, progress=False)
+
+    assert calls == [
+        ("org/data", f"PAN-X.{lang}/test-00000-of-00001.parquet", rev, "dataset")
+        for lang in ("en", "es")
+    ]
+    target = "PAN-X.es/test-00000-of-00001.parquet"
+    assert (out / target).read_bytes() == target.encode()
+    assert json.loads(lock.read_text())["toy"][target] == sha(target.encode())
+    assert sorted(p.name for p in out.iterdir()) == [".complete.json", "PAN-X.en", "PAN-X.es"]

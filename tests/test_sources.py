@@ -35,9 +35,24 @@ def with_change(path: tuple, value=None, delete: bool = False) -> dict:
 
 def test_shipped_registry_lists_every_dataset_with_what_it_needs():
     names = list_sources()
-    for want in ("xnli", "mnli", "pawsx", "udpos", "panx", "panx_hub", "squad", "mlqa", "xquad",
-                 "tydiqa", "xnli_translate_train", "squad_translate_train", "mtod", "marc",
-                 "sentipers", "sentiraama"):  # fmt: skip
+    for want in (
+        "xnli",
+        "mnli",
+        "pawsx",
+        "udpos",
+        "panx",
+        "panx_hub",
+        "squad",
+        "mlqa",
+        "xquad",
+        "tydiqa",
+        "xnli_translate_train",
+        "squad_translate_train",
+        "mtod",
+        "marc",
+        "sentipers",
+        "sentiraama",
+    ):
         assert want in names
     for src in load_registry().values():
         assert src.files and src.languages and src.licence and src.citation.key
@@ -55,7 +70,10 @@ def test_lang_placeholder_expands_to_one_file_per_language():
     assert len(hub.revision) == 40
     assert len(hub.files) == 3 * len(hub.languages) == 120
     assert "PAN-X.sw/validation-00000-of-00001.parquet" in {f.path for f in hub.files}
-    assert {f.target for f in get_source("marc").files} >= {"dataset_en_dev.json", "dataset_ja_test.json"}
+    assert {f.target for f in get_source("marc").files} >= {
+        "dataset_en_dev.json",
+        "dataset_ja_test.json",
+    }
 
 
 def test_default_target_and_dest_come_from_the_url():

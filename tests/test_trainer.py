@@ -12,7 +12,9 @@ from pipeline.records import TLP
 from pipeline.tasks import FeatureSettings
 from pipeline.trainer import Trainer
 
-SETTINGS = FeatureSettings(max_length=32, doc_stride=16, max_query_length=8, max_answer_length=5, n_best=5)
+SETTINGS = FeatureSettings(
+    max_length=32, doc_stride=16, max_query_length=8, max_answer_length=5, n_best=5
+)
 BASE = {
     "seed": 3,
     "steps": 6,
@@ -36,7 +38,12 @@ def make_run(method: str, tlps: list[str], **over) -> Run:
 def trainer(world, run, ckpt) -> Trainer:
     torch.set_num_threads(1)
     return Trainer(
-        run, world["encoder"], [world["prepared"]], SETTINGS, ckpt, torch.device("cpu"),
+        run,
+        world["encoder"],
+        [world["prepared"]],
+        SETTINGS,
+        ckpt,
+        torch.device("cpu"),
         cache_dir=world["root"] / "features",
     )
 
@@ -64,7 +71,9 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("method, tlps", [("stl", ["ner/l0"]), ("mtl", ["nli/l0", "ner/l1", "qa/l0"])])
+@pytest.mark.parametrize(
+    "method, tlps", [("stl", ["ner/l0"]), ("mtl", ["nli/l0", "ner/l1", "qa/l0"])]
+)
 def test_resume_after_kill_gives_identical_weights(tiny_world, tmp_path, method, tlps):
     run = make_run(method, tlps, steps=7, checkpoint_every=2, eval_every=3)
     full = trainer(tiny_world, run, tmp_path / "ckpt-full")
@@ -102,7 +111,11 @@ def test_same_seed_same_numbers_and_different_seed_differs(tiny_world, tmp_path)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     other = copy.deepcopy(run.params)
     other["seed"] = 4
-    c = trainer(tiny_world, Run(run.id, run.experiment, run.method, run.train_tlps, run.eval_tlps, other), tmp_path / "c")
+    c = trainer(
+        tiny_world,
+        Run(run.id, run.experiment, run.method, run.train_tlps, run.eval_tlps, other),
+        tmp_path / "c",
+    )
     c.fit(tmp_path / "oc")
     wc = weights(c.model)
     assert any(not torch.equal(wa[k], wc[k]) for k in wa)

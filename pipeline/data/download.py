@@ -138,10 +138,16 @@ def _stream(resp: BinaryIO, part: Path, mode: str, offset: int, total, progress,
     with (
         open(part, mode) as f,
         tqdm(
-            total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=label, disable=not progress, leave=False,
+            total=total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=label,
+            disable=not progress,
+            leave=False,
         ) as bar,
-    ):  # fmt: skip
+    ):
         while chunk := resp.read(CHUNK):
             f.write(chunk)
             bar.update(len(chunk))
@@ -198,9 +204,12 @@ def _fetch_hub(src: Source, spec: FileSpec, part: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=".hub.", dir=part.parent))
     try:
         local = hf_hub_download(
-            repo_id=src.repo_id, filename=spec.path, revision=src.revision,
-            repo_type=src.repo_type, local_dir=tmp,
-        )  # fmt: skip
+            repo_id=src.repo_id,
+            filename=spec.path,
+            revision=src.revision,
+            repo_type=src.repo_type,
+            local_dir=tmp,
+        )
         os.replace(local, part)
     except Exception as e:
         raise PipelineError(
@@ -217,7 +226,11 @@ def _fetch_hub(src: Source, spec: FileSpec, part: Path) -> None:
 def _member_path(archive: Path, name: str, root: Path, spec: FileSpec) -> Path | None:
     """Where an archive member goes under `root`; None to skip it; DataError if it would escape."""
     parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-    if name.startswith(("/", "\\")) or ".." in parts or (parts and re.match(r"[A-Za-z]:", parts[0])):
+    if (
+        name.startswith(("/", "\\"))
+        or ".." in parts
+        or (parts and re.match(r"[A-Za-z]:", parts[0]))
+    ):
         raise DataError(f"{archive}: member {name!r} would be written outside the extraction dir")
     if not parts or parts[0] == "__MACOSX":  # macOS resource forks, not data
         return None
@@ -272,7 +285,12 @@ def _extract(archive: Path, dest: Path, spec: FileSpec) -> None:
 
 
 def _layout(spec: FileSpec) -> dict[str, Any]:
-    return {"extract": spec.extract, "dest": spec.dest, "strip": spec.strip, "flatten": spec.flatten}
+    return {
+        "extract": spec.extract,
+        "dest": spec.dest,
+        "strip": spec.strip,
+        "flatten": spec.flatten,
+    }
 
 
 def _is_complete(src: Source, out_dir: Path, lock: LockFile) -> bool:
@@ -291,7 +309,9 @@ def _is_complete(src: Source, out_dir: Path, lock: LockFile) -> bool:
             expected = spec.sha256 or lock.get(src.name, spec.target)
             if expected is not None and rec["sha256"] != expected:
                 return False
-            present = (out_dir / spec.dest).is_dir() if spec.dest else (out_dir / spec.target).is_file()
+            present = (
+                (out_dir / spec.dest).is_dir() if spec.dest else (out_dir / spec.target).is_file()
+            )
             if not present:
                 return False
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -303,7 +323,9 @@ def _is_complete(src: Source, out_dir: Path, lock: LockFile) -> bool:
 
 
 def _check_manual(src: Source, out_dir: Path) -> None:
-    missing = [out_dir.resolve() / s.target for s in src.files if not (out_dir / s.target).is_file()]
+    missing = [
+        out_dir.resolve() / s.target for s in src.files if not (out_dir / s.target).is_file()
+    ]
     if missing:
         where = ", ".join(str(p) for p in missing)
         raise PipelineError(
@@ -331,10 +353,13 @@ def _obtain(src, spec, out_dir, lock, base, retry, progress) -> tuple[str, bool]
     actual = sha256_file(candidate)
     if expected is not None and actual != expected:
         if src.kind == "manual":
-            fate = "replace it with the right file"
+            fate = "the file was kept: replace it with the right one"
         else:
-            fate = "deleted it"
-        raise DataError(f"{final}: sha256 mismatch: expected {expected} ({origin}), got {actual}; {fate}")
+            candidate.unlink(missing_ok=True)
+            fate = "the file was deleted"
+        raise DataError(
+            f"{final}: sha256 mismatch: expected {expected} ({origin}), got {actual}; {fate}"
+        )
     if candidate == part:
         os.replace(part, final)
     return actual, expected is None

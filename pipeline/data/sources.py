@@ -158,10 +158,14 @@ def _parse_files(entry: Mapping, name: str, kind: str, langs, origin: str) -> li
         raw = _check_keys(raw, kp, required, optional, origin)
         sha = raw["sha256"]
         if sha is not None and not (isinstance(sha, str) and _SHA256.fullmatch(sha)):
-            raise _fail(f"{kp}.sha256", f"expected 64 lowercase hex digits or null, got {sha!r}", origin)
+            raise _fail(
+                f"{kp}.sha256", f"expected 64 lowercase hex digits or null, got {sha!r}", origin
+            )
         extract = raw.get("extract", "none")
         if extract not in EXTRACTS:
-            raise _fail(f"{kp}.extract", f"expected one of {', '.join(EXTRACTS)}, got {extract!r}", origin)
+            raise _fail(
+                f"{kp}.extract", f"expected one of {', '.join(EXTRACTS)}, got {extract!r}", origin
+            )
         strip = raw.get("strip", 0)
         if not isinstance(strip, int) or isinstance(strip, bool) or strip < 0:
             raise _fail(f"{kp}.strip", f"expected an integer >= 0, got {strip!r}", origin)
@@ -172,7 +176,9 @@ def _parse_files(entry: Mapping, name: str, kind: str, langs, origin: str) -> li
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise _fail(f"{kp}.bytes", f"expected a byte count, got {size!r}", origin)
         if extract == "none" and ("strip" in raw or "dest" in raw or "flatten" in raw):
-            raise _fail(kp, "strip, dest and flatten need an archive (extract: zip/tar.gz/tgz)", origin)
+            raise _fail(
+                kp, "strip, dest and flatten need an archive (extract: zip/tar.gz/tgz)", origin
+            )
         url = raw.get("url")
         if url is not None and not (isinstance(url, str) and re.match(r"https?://", url)):
             raise _fail(f"{kp}.url", f"expected an http(s) URL, got {url!r}", origin)
@@ -193,7 +199,9 @@ def _parse_files(entry: Mapping, name: str, kind: str, langs, origin: str) -> li
 
         templated = any(LANG_PLACEHOLDER in (v or "") for v in (url, path, target, dest))
         if templated and sha is not None:
-            raise _fail(f"{kp}.sha256", "a {lang} file stands for many files: sha256 must be null", origin)
+            raise _fail(
+                f"{kp}.sha256", "a {lang} file stands for many files: sha256 must be null", origin
+            )
         for lang in langs if templated else [None]:
             specs.append(
                 FileSpec(
@@ -235,13 +243,19 @@ def _parse_entry(name: str, entry: Any, origin: str) -> Source:
     splits = _str_list(entry, "splits", name, origin)
     for s in splits:
         if s not in SPLITS:
-            raise _fail(f"{name}.splits", f"unknown split {s!r}; expected {', '.join(SPLITS)}", origin)
+            raise _fail(
+                f"{name}.splits", f"unknown split {s!r}; expected {', '.join(SPLITS)}", origin
+            )
     tasks = _str_list(entry, "tasks", name, origin)
     for t in tasks:
         if t not in TASK_TYPES:
-            raise _fail(f"{name}.tasks", f"unknown task {t!r}; expected {', '.join(TASK_TYPES)}", origin)
+            raise _fail(
+                f"{name}.tasks", f"unknown task {t!r}; expected {', '.join(TASK_TYPES)}", origin
+            )
     cit = _check_keys(entry["citation"], f"{name}.citation", ("key", "title"), (), origin)
-    citation = Citation(_str(cit, "key", f"{name}.citation", origin), _str(cit, "title", f"{name}.citation", origin))
+    citation = Citation(
+        _str(cit, "key", f"{name}.citation", origin), _str(cit, "title", f"{name}.citation", origin)
+    )
 
     extra: dict[str, Any] = {}
     if kind == "manual":
@@ -250,11 +264,17 @@ def _parse_entry(name: str, entry: Any, origin: str) -> Source:
         extra["repo_id"] = _str(entry, "repo_id", name, origin)
         revision = entry["revision"]
         if not (isinstance(revision, str) and _COMMIT.fullmatch(revision)):
-            raise _fail(f"{name}.revision", f"expected a pinned 40-hex commit hash, got {revision!r}", origin)
+            raise _fail(
+                f"{name}.revision",
+                f"expected a pinned 40-hex commit hash, got {revision!r}",
+                origin,
+            )
         extra["revision"] = revision
         repo_type = entry.get("repo_type", "dataset")
         if repo_type not in ("dataset", "model", "space"):
-            raise _fail(f"{name}.repo_type", f"expected dataset, model or space, got {repo_type!r}", origin)
+            raise _fail(
+                f"{name}.repo_type", f"expected dataset, model or space, got {repo_type!r}", origin
+            )
         extra["repo_type"] = repo_type
     for key in ("description", "homepage", "note", "alternative"):
         if key in entry:

@@ -9,13 +9,13 @@ Layout of a prepared dataset directory (written atomically by `prepare`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from pipeline.errors import DataError
+from pipeline.errors import DataError, PipelineError
 from pipeline.io import atomic_dir, atomic_write_json, read_json
 from pipeline.records import RECORD_FIELDS, SPLITS, TLP, task_type
 
@@ -114,3 +114,12 @@ def load_split(prepared: str | Path, tlp: TLP, split: str) -> datasets.Dataset:
 
 def load_labels(prepared: str | Path) -> dict[str, dict[str, list[str]]]:
     return read_json(Path(prepared) / "labels.json")
+
+
+def locate(tlp: TLP, prepared_dirs: Sequence[str | Path]) -> Path:
+    """The first prepared dataset directory that holds `tlp`."""
+    for d in prepared_dirs:
+        if tlp in prepared_tlps(d):
+            return Path(d)
+    where = ", ".join(str(d) for d in prepared_dirs)
+    raise PipelineError(f"TLP {tlp} is in no prepared dataset ({where})")

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.data import writers
 from pipeline.errors import ConfigError
 from pipeline.io import atomic_dir, atomic_write_json
 from pipeline.records import TASK_TYPES
-from pipeline.data import writers
 
 # --------------------------------------------------------------------------------------------
 # Lexicon: concept key -> (source-language form, UPOS). The key prefix names the concept class.
@@ -113,6 +113,7 @@ SYNONYM = {a: b for x, y in _PAIRS_SYN for a, b in ((x, y), (y, x))}
 THINGS = ["car", "book", "house", "bike", "phone", "table", "painting", "boat", "computer", "lamp"]
 THINGS += ["chair", "clock", "ring", "guitar", "camera", "bag", "piano", "map", "watch", "radio"]
 MOD_ADJ = ["red", "blue", "green", "old", "new", "big", "small", "cheap", "expensive", "heavy"]
+MOD_ADJ += ["lost", "fixed"]  # homographs of the verbs `lost`/`fixed` in l0 (VERB vs ADJ)
 ADJ_ANTONYM = {"old": "new", "new": "old", "big": "small", "small": "big"}
 ADJ_ANTONYM |= {"cheap": "expensive", "expensive": "cheap"}
 ASPECTS = ["battery", "screen", "price", "delivery", "quality", "sound", "design", "size"]
@@ -125,7 +126,12 @@ NEUTRAL = ["normal", "average", "standard", "ordinary", "typical"]
 SA_VERBS = {"love": ("loved", 1), "like": ("liked", 1), "hate": ("hated", -1)}
 SA_VERBS |= {"dislike": ("disliked", -1)}
 #: product noun -> MARC-like product category
-PRODUCTS = {"phone": "wireless", "camera": "electronics", "radio": "electronics", "chair": "furniture"}
+PRODUCTS = {
+    "phone": "wireless",
+    "camera": "electronics",
+    "radio": "electronics",
+    "chair": "furniture",
+}
 PRODUCTS |= {"table": "furniture", "lamp": "home", "clock": "home", "bag": "luggage"}
 PRODUCTS |= {"computer": "pc", "guitar": "musical_instruments", "watch": "watch", "bike": "sports"}
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -218,7 +224,13 @@ def _source_names(seed: int, n: int, taken: set[str]) -> list[str]:
 
 
 def build_language(
-    seed: int, index: int, share: float, order: str, adj: str, zero_shot: bool, source: Mapping[str, str]
+    seed: int,
+    index: int,
+    share: float,
+    order: str,
+    adj: str,
+    zero_shot: bool,
+    source: Mapping[str, str],
 ) -> Language:
     """Surface forms for language `l<index>`: each concept keeps its source form with probability
     `share` (names: (1 + share) / 2, else a vowel-shifted transliteration), else gets a pseudo-word
@@ -313,18 +325,24 @@ class World:
     locs: tuple[str, ...]
 
     def ent(self, rng: random.Random, etype: str) -> Ent:
+        # names are ambiguous across types (a surname alone, a firm named after a family, a
+        # town named like a person), so NER needs context, not only a name list
         if etype == "PER":
-            first = rng.choice(self.first)
-            return Ent("PER", (first, rng.choice(self.last)) if rng.random() < 0.75 else (first,))
+            r = rng.random()
+            if r < 0.7:
+                return Ent("PER", (rng.choice(self.first), rng.choice(self.last)))
+            return Ent("PER", (rng.choice(self.first if r < 0.85 else self.last),))
         if etype == "ORG":
             r = rng.random()
             if r < 0.15:
-                return Ent("ORG", (rng.choice(self.orgs),))
+                return Ent("ORG", (rng.choice(self.orgs if r < 0.1 else self.last),))
             stem = rng.choice(self.last) if r < 0.4 else rng.choice(self.orgs)
             return Ent("ORG", (stem, "sfx:" + rng.choice(ORG_SUFFIX)))
         if etype == "LOC":
             loc = rng.choice(self.locs)
-            return Ent("LOC", ("pfx:" + rng.choice(LOC_PREFIX), loc) if rng.random() < 0.3 else (loc,))
+            return Ent(
+                "LOC", ("pfx:" + rng.choice(LOC_PREFIX), loc) if rng.random() < 0.3 else (loc,)
+            )
         if etype == "DAY":
             return Ent("DAY", ("day:" + rng.choice(DAYS),))
         raise ValueError(etype)
@@ -369,7 +387,8 @@ def build_world(seed: int) -> tuple[World, dict[str, str]]:
     names = _source_names(seed, 24 + 24 + 14 + 24, {f.lower() for f in source.values()})
     keys = [f"name:{n}" for n in names]
     source |= {k: n for k, n in zip(keys, names)}
-    world = World(tuple(keys[:24]), tuple(keys[24:48]), tuple(keys[48:62]), tuple(keys[62:]))
+    first, last, orgs, locs = keys[:24], keys[24:48], keys[48:62], keys[62:]
+    world = World(tuple(first), tuple(last), tuple(orgs), tuple(locs + first[:6]))
     return world, source
 
 
@@ -512,7 +531,9 @@ def _wh(a: Arg) -> str:
     return "wh:what"
 
 
-def r_copula(L: Language, subj: Arg, adj: str, very: bool = False, neg: bool = False) -> list[Phrase]:
+def r_copula(
+    L: Language, subj: Arg, adj: str, very: bool = False, neg: bool = False
+) -> list[Phrase]:
     """`The battery is (not) (very) good.` in the language's order; the adjective is the root (UD)."""
     s = r_arg(L, subj, "subj", "nsubj")
     adv = [_tok(L, "adv:very", "adv", "advmod", 1)] if very else []
@@ -520,7 +541,7 @@ def r_copula(L: Language, subj: Arg, adj: str, very: bool = False, neg: bool = F
     cop = Phrase("cop", [_tok(L, "aux:is", "cop")])
     n = [Phrase("advmod", [_tok(L, "part:not", "neg")])] if neg else []
     if L.order == "SVO":
-        return [s, *n, cop, adjp]
+        return [s, cop, *n, adjp]
     if L.order == "SOV":
         return [s, adjp, *n, cop]
     return [*n, cop, s, adjp]
@@ -673,13 +694,23 @@ def pa_items(seed: int, W: World, split: str, n: int) -> list[dict[str, Any]]:
     for i in range(n):
         ev = W.event(rng)
         if not ev.pps:
-            ev = replace(ev, pps=(("adp:in", W.ent(rng, "LOC")) if VERBS[ev.verb[5:]][1] != "LOC"
-                                   else ("adp:on", W.ent(rng, "DAY")),))
+            ev = replace(
+                ev,
+                pps=(
+                    ("adp:in", W.ent(rng, "LOC"))
+                    if VERBS[ev.verb[5:]][1] != "LOC"
+                    else ("adp:on", W.ent(rng, "DAY")),
+                ),
+            )
         v = ev.verb[5:]
         label = i % 2 if split != "train" else rng.randint(0, 1)
         topic = rng.randrange(len(ev.pps)) if rng.random() < 0.6 else None
         if label == 1:
-            ev2 = replace(ev, verb="verb:" + SYNONYM[v]) if v in SYNONYM and rng.random() < 0.6 else ev
+            ev2 = (
+                replace(ev, verb="verb:" + SYNONYM[v])
+                if v in SYNONYM and rng.random() < 0.6
+                else ev
+            )
             if ev2 == ev and topic is None:
                 topic = rng.randrange(len(ev.pps))
         else:
@@ -710,7 +741,9 @@ def qa_items(seed: int, W: World, split: str, n: int) -> list[dict[str, Any]]:
     while total < n:
         pool = [W.ent(rng, t) for t in ("PER", "PER", "PER", "ORG", "LOC", "LOC")]
         events = [W.event(rng, [v], pool) for v in rng.sample(sorted(VERBS), rng.randint(3, 5))]
-        asks = [(i, "agent") for i in range(len(events))] + [(i, "patient") for i in range(len(events))]
+        asks = [(i, "agent") for i in range(len(events))] + [
+            (i, "patient") for i in range(len(events))
+        ]
         asks += [
             (i, f"pp{j}")
             for i, ev in enumerate(events)
@@ -772,7 +805,9 @@ def tagging_sentence(rng: random.Random, L: Language, W: World, task: str) -> Se
         return assemble(L, [r_copula(L, subj, adj, rng.random() < 0.3, rng.random() < 0.2)])
     if task == "pos" and r < 0.35:
         ev = W.event(rng)
-        roles = ["agent", "patient"] + [f"pp{i}" for i, (a, _) in enumerate(ev.pps) if a == "adp:in"]
+        roles = ["agent", "patient"] + [
+            f"pp{i}" for i, (a, _) in enumerate(ev.pps) if a == "adp:in"
+        ]
         return assemble(L, [r_clause(L, ev, ask=rng.choice(roles))], "punct:?")
     evs = [W.event(rng) for _ in range(1 if rng.random() < 0.7 else 2)]
     evs = [replace(e, neg=rng.random() < 0.1) for e in evs]
@@ -801,7 +836,11 @@ def _datetime(rng: random.Random, snooze: bool = False) -> list[tuple[str, str |
         return [("adp:for", None), (f"num:{rng.choice([5, 10, 15, 20, 30])}", d), ("mn:minutes", d)]
     r = rng.randrange(6)
     if r == 0:
-        return [("adp:at", None), (f"num:{rng.randint(1, 12)}", d), (rng.choice(["mn:am", "mn:pm"]), d)]
+        return [
+            ("adp:at", None),
+            (f"num:{rng.randint(1, 12)}", d),
+            (rng.choice(["mn:am", "mn:pm"]), d),
+        ]
     if r == 1:
         return [(rng.choice(["mn:tomorrow", "mn:today", "mn:tonight"]), d)]
     if r == 2:
@@ -815,7 +854,11 @@ def _datetime(rng: random.Random, snooze: bool = False) -> list[tuple[str, str |
 
 def _todo(rng: random.Random) -> list[tuple[str, str | None]]:
     verb = rng.choice(sorted(TODO))
-    return [("adp:to", None), ("tv:" + verb, "reminder/todo"), ("tn:" + rng.choice(TODO[verb]), "reminder/todo")]
+    return [
+        ("adp:to", None),
+        ("tv:" + verb, "reminder/todo"),
+        ("tn:" + rng.choice(TODO[verb]), "reminder/todo"),
+    ]
 
 
 def mtod_constituents(rng: random.Random, W: World, intent: str) -> list[tuple[str, list]]:
@@ -823,14 +866,25 @@ def mtod_constituents(rng: random.Random, W: World, intent: str) -> list[tuple[s
     dt = [("X", _datetime(rng))]
     if intent == "alarm/set_alarm":
         if rng.random() < 0.7:
-            return [("V", [("mv:set", None)]), ("O", [("det:a", None), ("mn:alarm", None)]), *dt]
+            return [("V", [("mv:set", None)]), ("O", [("det:the", None), ("mn:alarm", None)]), *dt]
         return [("V", [("mv:wake", None)]), ("O", [("pron:me", None)]), *dt]
     if intent == "alarm/cancel_alarm":
-        obj = [("pron:my", None), ("mn:alarm", None)] if rng.random() < 0.6 else [
-            ("det:all", None), ("mn:alarms", None)]
-        return [("V", [(rng.choice(["mv:cancel", "mv:delete"]), None)]), ("O", obj), *(dt if opt else [])]
+        obj = (
+            [("pron:my", None), ("mn:alarm", None)]
+            if rng.random() < 0.6
+            else [("det:all", None), ("mn:alarms", None)]
+        )
+        return [
+            ("V", [(rng.choice(["mv:cancel", "mv:delete"]), None)]),
+            ("O", obj),
+            *(dt if opt else []),
+        ]
     if intent == "alarm/show_alarms":
-        return [("V", [("mv:show", None)]), ("O", [("pron:my", None), ("mn:alarms", None)]), *(dt if opt else [])]
+        return [
+            ("V", [("mv:show", None)]),
+            ("O", [("pron:my", None), ("mn:alarms", None)]),
+            *(dt if opt else []),
+        ]
     if intent == "alarm/snooze_alarm":
         x = [("X", _datetime(rng, snooze=True))] if opt else []
         return [("V", [("mv:snooze", None)]), ("O", [("det:the", None), ("mn:alarm", None)]), *x]
@@ -845,18 +899,34 @@ def mtod_constituents(rng: random.Random, W: World, intent: str) -> list[tuple[s
         verb = rng.choice(["mv:cancel", "mv:delete"])
         return [("V", [(verb, None)]), ("O", [("pron:my", None), ("mn:reminder", rn)]), *x]
     if intent == "reminder/show_reminders":
-        return [("V", [("mv:show", None)]), ("O", [("pron:my", None), ("mn:reminders", rn)]), *(dt if opt else [])]
+        return [
+            ("V", [("mv:show", None)]),
+            ("O", [("pron:my", None), ("mn:reminders", rn)]),
+            *(dt if opt else []),
+        ]
     # weather/find
     loc = [("X", [("adp:in", None), *[(k, "location") for k in W.ent(rng, "LOC").parts]])]
     x = [*(loc if rng.random() < 0.6 else []), *(dt if opt else [])]
     r = rng.random()
     if r < 0.4:
         noun = "mn:" + rng.choice(["weather", "forecast", "temperature"])
-        return [("Q", [("wh:what", None), ("aux:is", None)]), ("O", [("det:the", None), (noun, "weather/noun")]), *x]
+        return [
+            ("Q", [("wh:what", None), ("aux:is", None)]),
+            ("O", [("det:the", None), (noun, "weather/noun")]),
+            *x,
+        ]
     if r < 0.7:
         attr = "ma:" + rng.choice(WEATHER_ATTR)
-        return [("Q", [("aux:will", None), ("pron:it", None)]), ("V", [(attr, "weather/attribute")]), *x]
-    return [("V", [("mv:check", None)]), ("O", [("det:the", None), ("mn:weather", "weather/noun")]), *x]
+        return [
+            ("Q", [("aux:will", None), ("pron:it", None)]),
+            ("V", [(attr, "weather/attribute")]),
+            *x,
+        ]
+    return [
+        ("V", [("mv:check", None)]),
+        ("O", [("det:the", None), ("mn:weather", "weather/noun")]),
+        *x,
+    ]
 
 
 def mtod_row(rng: random.Random, L: Language, W: World) -> dict[str, Any]:
@@ -871,11 +941,16 @@ def mtod_row(rng: random.Random, L: Language, W: World) -> dict[str, Any]:
         if L.postpositions and items[0][0].startswith("adp:"):
             items = [*items[1:], items[0]]
         if L.order == "SOV" and any(k.startswith("tv:") for k, _ in items):
-            items = sorted(items, key=lambda it: {"tn": 0, "tv": 1}.get(it[0][:2], 2))  # object-verb
+            items = sorted(
+                items, key=lambda it: {"tn": 0, "tv": 1}.get(it[0][:2], 2)
+            )  # object-verb
         words.extend(items)
     if rng.random() < 0.1:
         words.append(("intj:please", None))
-    forms = [L.word(k) if k.startswith(("name:", "pfx:", "day:")) else L.word(k).lower() for k, _ in words]
+    forms = [
+        L.word(k) if k.startswith(("name:", "pfx:", "day:")) else L.word(k).lower()
+        for k, _ in words
+    ]
     utt, spans = writers.detokenize(forms)
     slots, cur = [], None
     for (_, slot), (s, e) in zip(words, spans):
@@ -968,7 +1043,9 @@ def plan_sizes(
             for code in [lang] if lang else list(codes):
                 if split == "train" and n and codes[code].zero_shot:
                     if lang:
-                        raise ConfigError(f"benchmark.sizes.{key}.train: {code} is zero-shot (no train)")
+                        raise ConfigError(
+                            f"benchmark.sizes.{key}.train: {code} is zero-shot (no train)"
+                        )
                     continue
                 sizes[task][code][split] = n
     return {
@@ -1015,7 +1092,9 @@ def _write_nli(out: Path, seed: int, W: World, langs, sizes) -> None:
                             {
                                 "premise": p.tokenized,
                                 "hypo": h.tokenized,
-                                "label": "contradictory" if it["label"] == "contradiction" else it["label"],
+                                "label": "contradictory"
+                                if it["label"] == "contradiction"
+                                else it["label"],
                             }
                             for p, h, it in rows
                         ],
@@ -1056,7 +1135,9 @@ def _write_pa(out: Path, seed: int, W: World, langs, sizes) -> None:
                 s2 = assemble(L, [r_clause(L, it["ev2"], topic=it["topic"])])
                 # PAWS-X: English (source) text is tokenized, translations are not
                 t1, t2 = (s1.tokenized, s2.tokenized) if L.code == "l0" else (s1.text, s2.text)
-                rows.append({"id": it["id"], "sentence1": t1, "sentence2": t2, "label": it["label"]})
+                rows.append(
+                    {"id": it["id"], "sentence1": t1, "sentence2": t2, "label": it["label"]}
+                )
             if split == "train":
                 name = "train.tsv" if L.code == "l0" else "translated_train.tsv"
             else:
@@ -1083,20 +1164,28 @@ def _write_qa(out: Path, seed: int, W: World, langs, sizes) -> None:
                     context = f"{context} {s.text}" if context else s.text
                 qas = []
                 for qi, (ei, role, keep) in enumerate(para["questions"][: n - count]):
-                    q = assemble(L, [r_clause(L, para["events"][ei], ask=role, keep_pps=keep)], "punct:?")
+                    q = assemble(
+                        L, [r_clause(L, para["events"][ei], ask=role, keep_pps=keep)], "punct:?"
+                    )
                     s, e = sents[ei].span(f"c0.{role}")
                     start = offsets[ei] + s
-                    qid = hashlib.sha1(f"{seed}:qa:{split}:{para['index']}:{qi}".encode()).hexdigest()
+                    qid = hashlib.sha1(
+                        f"{seed}:qa:{split}:{para['index']}:{qi}".encode()
+                    ).hexdigest()
                     qas.append(
                         {
                             "question": q.text,
-                            "answers": [{"text": context[start : offsets[ei] + e], "answer_start": start}],
+                            "answers": [
+                                {"text": context[start : offsets[ei] + e], "answer_start": start}
+                            ],
                             "id": qid,
                         }
                     )
                 count += len(qas)
                 if para["index"] % 2 == 0:  # two paragraphs per article
-                    title = " ".join(t.form for t in r_arg(L, para["events"][0].agent, "t", "root").toks)
+                    title = " ".join(
+                        t.form for t in r_arg(L, para["events"][0].agent, "t", "root").toks
+                    )
                     articles.append({"title": title, "paragraphs": []})
                 articles[-1]["paragraphs"].append({"context": context, "qas": qas})
             name = f"{split}-context-{L.code}-question-{L.code}.json"
@@ -1124,7 +1213,9 @@ def _write_tagging(out: Path, seed: int, W: World, langs, sizes, task: str) -> N
                         "sent_id": f"{L.code}-syn-{split}-{i + 1:04d}",
                         "newdoc": f"{L.code}-syn-{split}" if i == 0 else None,
                         "tokens": s.forms,
-                        "lemmas": [f.lower() if u != "PROPN" else f for f, u in zip(s.forms, s.upos)],
+                        "lemmas": [
+                            f.lower() if u != "PROPN" else f for f, u in zip(s.forms, s.upos)
+                        ],
                         "upos": s.upos,
                         "heads": s.heads,
                         "deprels": s.deprels,
@@ -1175,7 +1266,7 @@ def default_relatedness(languages: int) -> tuple[list[float], list[str]]:
     """Shares fall linearly from 0.85 (l1) to 0.25 (last); orders SVO, SOV, VSO, then alternate."""
     k = languages - 1
     shares = [round(0.85 - 0.6 * i / max(k - 1, 1), 2) for i in range(k)]
-    orders = [("SVO", "SOV", "VSO")[i] if i < 3 else ("SOV", "VSO")[i % 2] for i in range(k)]
+    orders = [("SVO", "SOV", "VSO")[i] if i < 3 else ("SOV", "VSO")[(i - 3) % 2] for i in range(k)]
     return shares, orders
 
 
@@ -1222,7 +1313,9 @@ def generate(
     tasks = list(TASKS if tasks is None else tasks)
     bad = [t for t in tasks if t not in TASKS]
     if bad or not tasks or len(set(tasks)) != len(tasks):
-        raise ConfigError(f"benchmark.tasks: expected distinct names from {', '.join(TASKS)}, got {tasks}")
+        raise ConfigError(
+            f"benchmark.tasks: expected distinct names from {', '.join(TASKS)}, got {tasks}"
+        )
     if not isinstance(scale, int | float) or scale <= 0:
         raise ConfigError(f"benchmark.scale: expected a number > 0, got {scale!r}")
     for name, v in (("dev_size", dev_size), ("test_size", test_size)):
@@ -1231,10 +1324,16 @@ def generate(
     d_shares, d_orders = default_relatedness(languages)
     shares = list(d_shares if shares is None else shares)
     orders = list(d_orders if orders is None else orders)
-    if len(shares) != languages - 1 or not all(isinstance(s, int | float) and 0 <= s <= 1 for s in shares):
-        raise ConfigError(f"benchmark.shares: expected {languages - 1} numbers in [0, 1] (l1..), got {shares}")
+    if len(shares) != languages - 1 or not all(
+        isinstance(s, int | float) and 0 <= s <= 1 for s in shares
+    ):
+        raise ConfigError(
+            f"benchmark.shares: expected {languages - 1} numbers in [0, 1] (l1..), got {shares}"
+        )
     if len(orders) != languages - 1 or not all(o in ORDERS for o in orders):
-        raise ConfigError(f"benchmark.orders: expected {languages - 1} of {', '.join(ORDERS)} (l1..), got {orders}")
+        raise ConfigError(
+            f"benchmark.orders: expected {languages - 1} of {', '.join(ORDERS)} (l1..), got {orders}"
+        )
 
     world, source = build_world(seed)
     langs = [build_language(seed, 0, 1.0, "SVO", "pre", False, source)]
@@ -1242,7 +1341,13 @@ def generate(
         o = orders[i - 1]
         langs.append(
             build_language(
-                seed, i, float(shares[i - 1]), o, "pre" if o == "SVO" else "post", i >= languages - zero_shot, source
+                seed,
+                i,
+                float(shares[i - 1]),
+                o,
+                "pre" if o == "SVO" else "post",
+                i >= languages - zero_shot,
+                source,
             )
         )
     plan = plan_sizes(tasks, langs, scale, dev_size, test_size, sizes)

@@ -57,7 +57,14 @@ MARC_FIELDS: tuple[str, ...] = (
     "product_category",
 )
 #: CoNLL-U token columns after ID and FORM.
-_CONLLU_DEFAULTS = {"lemma": "_", "upos": "_", "xpos": "_", "feats": "_", "deprel": "_", "deps": "_"}
+_CONLLU_DEFAULTS = {
+    "lemma": "_",
+    "upos": "_",
+    "xpos": "_",
+    "feats": "_",
+    "deprel": "_",
+    "deps": "_",
+}
 #: punctuation written without a space before it when `text`/spacing is derived from tokens
 NO_SPACE_BEFORE = frozenset({".", ",", "?", "!", ";", ":"})
 

@@ -106,17 +106,21 @@ def encoder_features(settings: FeatureSettings) -> dict[str, Any]:
 
 
 def encoder_call_kwargs(settings: FeatureSettings) -> dict[str, Any]:
-    """Tokenizer arguments shared by all task types: fixed-length numpy output."""
+    """Tokenizer arguments shared by all task types: fixed-length padded lists.
+
+    No return_tensors="np": transformers converts through a slow recursive Python flatten, while
+    np.asarray on the plain lists (`encoder_columns`) is a single C-level copy.
+    """
     return {
         "max_length": settings.max_length,
         "padding": "max_length",
         "return_token_type_ids": True,
         "return_attention_mask": True,
-        "return_tensors": "np",
     }
 
 
 def encoder_columns(enc: Mapping[str, Any]) -> Batch:
+    """The encoder columns of a padded batch encoding as [N, max_length] int64 arrays."""
     return {c: np.asarray(enc[c], dtype=np.int64) for c in ENCODER_COLUMNS}
 
 
