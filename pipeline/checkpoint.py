@@ -12,6 +12,7 @@ Resuming restores every source of randomness, so the continued run is bit-identi
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,25 @@ def save_checkpoint(
 
 def has_checkpoint(path: str | Path) -> bool:
     return (Path(path) / STATE_FILE).exists() and (Path(path) / MODEL_FILE).exists()
+
+
+def clear_checkpoint(path: str | Path) -> None:
+    """Remove a finished run's checkpoint: the output exists, and a rerun must start afresh."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def path_fingerprint(path: str | Path) -> str:
+    """Cheap identity of a file or folder (names, sizes, mtimes) for checkpoint keys.
+
+    A hub name (not a local path) stands for itself.
+    """
+    path = Path(path)
+    if not path.exists():
+        return str(path)
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return ";".join(
+        f"{p.relative_to(path.parent)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files
+    )
 
 
 def checkpoint_key(path: str | Path) -> str | None:

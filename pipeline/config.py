@@ -58,23 +58,43 @@ TRAINING_PROPS: dict[str, Any] = {
 #: a TLP selection: "all", "task:<task>", "lang:<lang>", or an explicit list of TLPs
 SELECTION = {
     "oneOf": [
-        {"type": "string", "pattern": r"^(all|task:[a-z]+|lang:[A-Za-z0-9_-]+)$"},
+        {
+            "type": "string",
+            "pattern": r"^(all|each-task|each-lang|task:[a-z]+|lang:[A-Za-z0-9_-]+)$",
+        },
         {"type": "array", "items": _tlp, "minItems": 1},
     ]
 }
 
 _COMMON_EXPERIMENT = {
     "method": {"type": "string"},
-    "steps": _pos_int,
+    "steps": _pos_int,  # optimizer steps (STL/MTL) or meta-steps (Reptile family) ...
+    "epochs": {"type": "number", "exclusiveMinimum": 0},  # ... or passes over the selected data
     "tlps": SELECTION,
     "seed": _nonneg_int,
+    "finetune": {"type": "boolean"},  # fine-tune the result on each TLP (default: meta methods)
+    "row": {"type": "string"},  # row label of the paper-shaped table (best-on-dev among equals)
+    "dropout": _prob,
     **TRAINING_PROPS,
 }
+
+#: methods whose result is an initialisation, fine-tuned per TLP by default (Tarunesh et al. §4)
+META_METHODS = {"reptile", "seq_reptile"}
+
+_FINETUNE_SETTING = _obj(
+    {
+        "epochs": {"type": "number", "exclusiveMinimum": 0},
+        "lrs": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1},
+        "batch_size": _pos_int,
+    },
+    ["epochs", "lrs"],
+)
 
 _SAMPLING = {
     "temperature": {"oneOf": [{"type": "number", "exclusiveMinimum": 0}, {"const": "inf"}]},
     "sampling_sizes": {"enum": ["examples", "batches"]},
 }
+
 
 def _default(schema: dict[str, Any], value: Any) -> dict[str, Any]:
     """A schema that also documents its default (read back by `method_defaults`)."""
@@ -150,6 +170,7 @@ def method_defaults(method: str) -> dict[str, Any]:
 def method_params(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """`params` over the method's defaults; nested objects (multidds) are merged key by key."""
     return deep_merge(method_defaults(method), params)
+
 
 _TOP_SCHEMA = _obj(
     {
@@ -238,6 +259,17 @@ _TOP_SCHEMA = _obj(
             "propertyNames": _name,
             "additionalProperties": {"type": "object"},
         },
+        "finetune": _obj(
+            {
+                "default": _FINETUNE_SETTING,
+                "tasks": {
+                    "type": "object",
+                    "propertyNames": {"enum": sorted(TASK_TYPES)},
+                    "additionalProperties": _FINETUNE_SETTING,
+                },
+            },
+            ["default"],
+        ),
         "report": _obj({"metric": {"type": "string"}}, ["metric"]),
     },
     [
@@ -250,6 +282,7 @@ _TOP_SCHEMA = _obj(
         "zero_shot_langs",
         "training",
         "experiments",
+        "finetune",
         "report",
     ],
 )
@@ -259,7 +292,9 @@ def _fmt_path(path: Iterable[Any]) -> str:
     return ".".join(str(p) for p in path) or "<top>"
 
 
-def _validate(instance: Any, schema: dict[str, Any], where: str, prefix: Sequence[Any] = ()) -> None:
+def _validate(
+    instance: Any, schema: dict[str, Any], where: str, prefix: Sequence[Any] = ()
+) -> None:
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e)))
     if not errors:
@@ -358,8 +393,10 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
                 f"{where}: experiments.{name}.method: expected one of "
                 f"{', '.join(sorted(METHOD_PROPS))}, got {method!r}"
             )
-        schema = _obj({**_COMMON_EXPERIMENT, **METHOD_PROPS[method]}, ["method", "steps"])
+        schema = _obj({**_COMMON_EXPERIMENT, **METHOD_PROPS[method]}, ["method"])
         _validate(exp, schema, where, prefix=("experiments", name))
+        if ("steps" in exp) == ("epochs" in exp):
+            raise ConfigError(f"{where}: experiments.{name}: expected exactly one of steps, epochs")
         select_tlps(cfg, exp.get("tlps", "all"), where=f"{where}: experiments.{name}.tlps")
     for lang in cfg["zero_shot_langs"]:
         if any(t.lang == lang for t in tlps):
@@ -381,7 +418,7 @@ def select_tlps(cfg: Mapping[str, Any], selection: Any, where: str = "tlps") -> 
         if missing:
             raise ConfigError(f"{where}: {', '.join(missing)} not in the training pool `tlps`")
         return chosen
-    if selection == "all":
+    if selection in ("all", "each-task", "each-lang"):
         return pool
     kind, _, value = selection.partition(":")
     chosen = [t for t in pool if (t.task if kind == "task" else t.lang) == value]
@@ -400,6 +437,7 @@ class Run:
     train_tlps: tuple[TLP, ...]
     eval_tlps: tuple[TLP, ...]
     params: dict[str, Any] = field(hash=False, compare=False)
+    init: str | None = None  # the run whose model this one starts from (fine-tuning)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -409,6 +447,7 @@ class Run:
             "train_tlps": [str(t) for t in self.train_tlps],
             "eval_tlps": [str(t) for t in self.eval_tlps],
             "params": self.params,
+            "init": self.init,
         }
 
 
@@ -418,25 +457,67 @@ PER_TLP_METHODS = {"stl"}
 
 def _zero_shot(cfg: Mapping[str, Any], train: Sequence[TLP], selection: Any) -> list[TLP]:
     """Zero-shot TLPs: unseen languages for the tasks trained, for language-agnostic selections."""
-    if isinstance(selection, str) and selection.startswith("lang:"):
+    if isinstance(selection, str) and (selection.startswith("lang:") or selection == "each-lang"):
         return []
     tasks = sorted({t.task for t in train})
     return [TLP(task, lang) for task in tasks for lang in cfg["zero_shot_langs"]]
 
 
+def finetune_setting(cfg: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """Per-task fine-tuning epochs and candidate learning rates (Tarunesh et al. Appendix B)."""
+    ft = cfg["finetune"]
+    return {**ft["default"], **ft.get("tasks", {}).get(task, {})}
+
+
+def _groups(cfg: Mapping[str, Any], selection: Any) -> list[tuple[str | None, list[TLP]]]:
+    """(suffix, TLPs) per model an experiment trains: one, or one per task / language."""
+    tlps = select_tlps(cfg, selection)
+    if selection == "each-task":
+        return [(t, [x for x in tlps if x.task == t]) for t in dict.fromkeys(x.task for x in tlps)]
+    if selection == "each-lang":
+        return [
+            (lg, [x for x in tlps if x.lang == lg]) for lg in dict.fromkeys(x.lang for x in tlps)
+        ]
+    return [(None, tlps)]
+
+
 def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
-    """Every run of every experiment, in a stable order."""
+    """Every run of every experiment, in a stable order.
+
+    STL trains one run per TLP (`stl.ner.l0`). `each-task`/`each-lang` selections train one run per
+    task/language (`mtl_task.ner`). An experiment with `finetune` (default for meta methods) also
+    has one fine-tuning run per training TLP (`reptile.ft.ner.l0`) starting from its model; the
+    meta run itself is then evaluated only zero-shot.
+    """
     runs: list[Run] = []
     for name, exp in cfg["experiments"].items():
         params = {**cfg["training"], "seed": cfg["seed"], **exp}
         selection = exp.get("tlps", "all")
-        tlps = select_tlps(cfg, selection)
         if exp["method"] in PER_TLP_METHODS:
-            for t in tlps:
+            for t in select_tlps(cfg, selection):
                 runs.append(Run(f"{name}.{t.slug}", name, exp["method"], (t,), (t,), params))
-        else:
-            zs = _zero_shot(cfg, tlps, selection)
-            runs.append(Run(name, name, exp["method"], tuple(tlps), tuple(tlps) + tuple(zs), params))
+            continue
+        finetune = exp.get("finetune", exp["method"] in META_METHODS)
+        for suffix, tlps in _groups(cfg, selection):
+            rid = f"{name}.{suffix}" if suffix else name
+            zs = tuple(_zero_shot(cfg, tlps, selection))
+            evals = zs if finetune else tuple(tlps) + zs
+            runs.append(Run(rid, name, exp["method"], tuple(tlps), evals, params))
+            if not finetune:
+                continue
+            for t in tlps:
+                ft = finetune_setting(cfg, t.task)
+                ft_params = {
+                    **cfg["training"],
+                    "seed": cfg["seed"],
+                    "method": "finetune",
+                    "epochs": ft["epochs"],
+                    "lrs": ft["lrs"],
+                    "batch_size": ft.get("batch_size", cfg["training"]["batch_size"]),
+                }
+                runs.append(
+                    Run(f"{rid}.ft.{t.slug}", name, "finetune", (t,), (t,), ft_params, init=rid)
+                )
     return runs
 
 

@@ -45,14 +45,16 @@ def _build_dag(snakefile: Path, workdir: Path) -> Any:
     out = OutputSettings(quiet={Quietness.ALL}, enable_file_logging=False)
     with SnakemakeApi(out) as api:
         wf_api = api.workflow(
-            resource_settings=ResourceSettings(),
+            resource_settings=ResourceSettings(cores=1),
             config_settings=ConfigSettings(),
             snakefile=snakefile,
             workdir=workdir,
         )
         dag_api = wf_api.dag(dag_settings=DAGSettings(forceall=True))
         workflow = dag_api.workflow_api._workflow
-        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+        workflow._prepare_dag(
+            forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True
+        )
         workflow._build_dag()
         return workflow
 
@@ -63,12 +65,31 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
-def _template(text: str, wildcard: str | None) -> str:
-    return text.replace("{" + wildcard + "}", "${item}") if wildcard else text
+def _template(text: str, wildcards: list[str]) -> str:
+    """A Snakemake file pattern with its wildcards (constraints stripped) as `${item.<name>}`."""
+    text = re.sub(r"\{(\w+),[^}]*\}", r"{\1}", str(text))
+    for wc in wildcards:
+        text = text.replace("{" + wc + "}", "${item." + wc + "}")
+    return text
 
 
-def _command(rule: Any, job: Any, wildcard: str | None) -> str:
-    """The rule's shell template with wildcards as ${item}, log redirect dropped."""
+def _lookup(config: dict[str, Any], key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _command(
+    rule: Any, job: Any, wildcards: list[str], config: dict[str, Any], keys: list[str]
+) -> str:
+    """The rule's shell template with wildcards as ${item}, log redirect dropped.
+
+    A scalar `params.X` equal to a params.yaml key the stage declares becomes `${key}`, so DVC
+    fills in the current value (e.g. `dvc exp run -S data.layout=xtreme`).
+    """
     cmd = re.sub(r"\s*>\s*\{log\}\s*2>&1\s*$", "", rule.shellcmd.strip())
 
     def sub(m: re.Match) -> str:
@@ -76,69 +97,84 @@ def _command(rule: Any, job: Any, wildcard: str | None) -> str:
         if kind == "PARAMS":
             return ""
         if kind == "wildcards":
-            return "${item}"
+            return "${item." + name + "}"
         if kind in ("input", "output"):
             files = rule.input if kind == "input" else rule.output
-            pats = [str(f) for f in (getattr(files, name) if name else files)]
-            pats = pats if isinstance(pats, list) else [pats]
-            return " ".join(_template(p, wildcard) for p in pats)
+            chosen = getattr(files, name) if name else files
+            pats = [chosen] if isinstance(chosen, str) else [str(f) for f in chosen]
+            return " ".join(_template(p, wildcards) for p in pats)
         if kind == "params":
-            return _fmt_value(getattr(job.params, name))
+            value = getattr(job.params, name)
+            for key in keys:
+                if "$" not in key and not isinstance(value, dict | list):
+                    if _lookup(config, key) == value:
+                        return "${" + key + "}"
+            return _fmt_value(value)
         raise PipelineError(f"dvc-yaml: rule {rule.name}: cannot translate {{{m.group(1)}}}")
 
     cmd = re.sub(r"\{([A-Za-z_.]+)\}", sub, cmd)
     return re.sub(r"\s+", " ", cmd).strip()
 
 
-def _paths(files: Any, wildcard: str | None, exclude: set[str] = frozenset()) -> list[str]:
+def _paths(files: Any, wildcards: list[str]) -> list[str]:
     out = []
     for f in files:
-        s = _template(str(f), wildcard)
-        if s not in exclude and s not in out:
+        if callable(f):
+            raise PipelineError(
+                "dvc-yaml: input functions cannot be written as DVC deps; use a pattern"
+            )
+        s = _template(str(f), wildcards)
+        if s not in out:
             out.append(s)
     return out
 
 
-def stages_from_workflow(workflow: Any, dvc_params: dict[str, list[str]]) -> dict[str, Any]:
+def stages_from_workflow(
+    workflow: Any, dvc_params: dict[str, list[str]], item_fields: dict[str, Any]
+) -> dict[str, Any]:
+    """One stage per rule; a rule with wildcards becomes a `foreach` over its jobs.
+
+    Items are dicts holding the job's wildcard values (and `item_fields[rule](wildcards)`, e.g.
+    a run's experiment for its `params:`), keyed by the name of the job's first output.
+    """
     jobs_by_rule: dict[str, list[Any]] = {}
     for job in workflow.dag.jobs:
         jobs_by_rule.setdefault(job.rule.name, []).append(job)
     stages: dict[str, Any] = {}
-    order = [r.name for r in workflow.rules]
-    for name in order:
-        jobs = jobs_by_rule.get(name)
-        rule = workflow.get_rule(name)
+    for rule in workflow.rules:
+        jobs = jobs_by_rule.get(rule.name)
         if not jobs or not rule.shellcmd:
             continue  # `all` and rules not in this DAG
-        wildcards = sorted(rule.wildcard_names)
-        if len(wildcards) > 1:
-            raise PipelineError(f"dvc-yaml: rule {name} has several wildcards {wildcards}")
-        wc = wildcards[0] if wildcards else None
-        job = jobs[0]
+        wcs = sorted(rule.wildcard_names)
+        keys = dvc_params.get(rule.name, [])
         outs: list[Any] = []
-        for o in _paths(rule.output, wc):
+        metrics: list[Any] = []
+        for o in _paths(rule.output, wcs):
             if o in METRICS:
-                continue
-            if any(o == p or o.startswith(p + "/") for p in PLOTS | UNCACHED):
+                metrics.append({o: {"cache": False}})
+            elif any(o == p or o.startswith(p + "/") for p in PLOTS | UNCACHED):
                 outs.append({o: {"cache": False}})
             else:
                 outs.append(o)
-        stage: dict[str, Any] = {"cmd": _command(rule, job, wc)}
-        deps = _paths(rule.input, wc)
+        stage: dict[str, Any] = {"cmd": _command(rule, jobs[0], wcs, workflow.config, keys)}
+        deps = _paths(rule.input, wcs)
         if deps:
             stage["deps"] = deps
-        if dvc_params.get(name):
-            stage["params"] = list(dvc_params[name])
+        if keys:
+            stage["params"] = list(keys)
         if outs:
             stage["outs"] = outs
-        metrics = [o for o in _paths(rule.output, wc) if o in METRICS]
         if metrics:
-            stage["metrics"] = [{m: {"cache": False}} for m in metrics]
-        if wc:
-            values = sorted({j.wildcards_dict[wc] for j in jobs})
-            stages[name] = {"foreach": values, "do": stage}
+            stage["metrics"] = metrics
+        if wcs:
+            extra = item_fields.get(rule.name, lambda wc: {})
+            items = {}
+            for job in sorted(jobs, key=lambda j: str(j.output[0])):
+                wc = {k: job.wildcards_dict[k] for k in wcs}
+                items[Path(str(job.output[0])).name] = {**wc, **extra(wc)}
+            stages[rule.name] = {"foreach": items, "do": stage}
         else:
-            stages[name] = stage
+            stages[rule.name] = stage
     return stages
 
 
@@ -146,8 +182,9 @@ def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> st
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         workflow = _build_dag(snakefile.resolve(), workdir.resolve())
     dvc_params = workflow.globals.get("DVC_PARAMS", {})
+    item_fields = workflow.globals.get("DVC_ITEM_FIELDS", {})
     doc = {
-        "stages": stages_from_workflow(workflow, dvc_params),
+        "stages": stages_from_workflow(workflow, dvc_params, item_fields),
         "metrics": sorted(METRICS),
         "plots": [
             {"results/plots/train_loss": {"x": "step", "y": "loss", "template": "linear"}},
@@ -165,4 +202,7 @@ def write_dvc_yaml(out: Path, check: bool = False) -> dict[str, Any]:
             raise PipelineError(f"{out} is stale: regenerate it with `python -m pipeline dvc-yaml`")
         return {"fresh": str(out)}
     atomic_write_text(out, text)
-    return {"written": str(out), "stages": text.count("\n  ") and len(yaml.safe_load(text)["stages"])}
+    return {
+        "written": str(out),
+        "stages": text.count("\n  ") and len(yaml.safe_load(text)["stages"]),
+    }

@@ -66,6 +66,9 @@ class TrainContext:
     device: torch.device
     inner_steps_done: int = 0
     last_grads: dict[str, Any] = field(default_factory=dict)
+    dev: dict[TLP, SplitData] | None = (
+        None  # dev splits, for methods that learn from dev (MultiDDS)
+    )
 
     @property
     def tlps(self) -> list[TLP]:
@@ -109,7 +112,12 @@ def restore(params: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> N
 
 
 @torch.no_grad()
-def interpolate(params: Sequence[torch.Tensor], start: Sequence[torch.Tensor], end: Sequence[torch.Tensor], weight: float) -> None:
+def interpolate(
+    params: Sequence[torch.Tensor],
+    start: Sequence[torch.Tensor],
+    end: Sequence[torch.Tensor],
+    weight: float,
+) -> None:
     """params ← start + weight·(end − start), in place, via lerp.
 
     lerp is exact at the end points: weight 1 gives `end` bit for bit and weight 0 gives `start`,

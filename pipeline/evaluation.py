@@ -53,6 +53,12 @@ def evaluate(
 ) -> dict[str, float]:
     """Predict and score; adds `main` (the task's model-selection metric)."""
     preds = predict(model, data, labels, settings, batch_size, device)
-    metrics = score(data.tlp.task, data.tlp.lang, list(data.records), preds, style=style_for(data.tlp.task, data.dataset_dir.name))
+    metrics = score(
+        data.tlp.task,
+        data.tlp.lang,
+        list(data.records),
+        preds,
+        style=style_for(data.tlp.task, data.dataset_dir.name),
+    )
     metrics["main"] = metrics[main_metric(data.tlp.task)]
     return metrics

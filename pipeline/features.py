@@ -19,7 +19,7 @@ from pipeline.data.store import load_labels, load_split, locate
 from pipeline.io import atomic_dir
 from pipeline.records import TLP
 from pipeline.tasks import FeatureSettings, for_task
-from pipeline.tasks.common import feature_cache_key
+from pipeline.tasks.common import column_array, feature_cache_key
 
 FEATURE_CACHE = Path("data/features")
 
@@ -79,5 +79,5 @@ def load_split_data(
             with atomic_dir(cached) as tmp:
                 features.save_to_disk(str(tmp))
     cols = task.model_columns(train)
-    tensors = {c: torch.tensor(features[c], dtype=torch.long) for c in cols}
+    tensors = {c: torch.from_numpy(column_array(features, c)).long() for c in cols}
     return SplitData(tlp, split, where, records, features, tensors)

@@ -38,7 +38,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False, sort_keys=False) + "\n")
+    atomic_write_text(
+        path, json.dumps(obj, indent=indent, ensure_ascii=False, sort_keys=False) + "\n"
+    )
 
 
 @contextlib.contextmanager

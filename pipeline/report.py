@@ -74,7 +74,9 @@ def _csv(rows: list[dict[str, Any]], fields: list[str]) -> str:
 def write_curves(run_dirs: Sequence[Path], out: Path) -> None:
     for d in run_dirs:
         hist = read_json(d / "history.json")
-        atomic_write_text(out / "plots" / "train_loss" / f"{d.name}.csv", _csv(hist, ["step", "loss"]))
+        atomic_write_text(
+            out / "plots" / "train_loss" / f"{d.name}.csv", _csv(hist, ["step", "loss"])
+        )
         dev = [h for h in hist if "dev_mean" in h]
         atomic_write_text(
             out / "plots" / "dev_score" / f"{d.name}.csv", _csv(dev, ["step", "dev_mean"])

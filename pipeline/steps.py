@@ -15,7 +15,6 @@ from typing import Any
 from pipeline.config import Run, get_run, load_params, section_paths
 from pipeline.io import atomic_dir, atomic_write_json, read_json
 
-
 log = logging.getLogger(__name__)
 
 ENCODER_DIR = Path("models/encoder")
@@ -63,7 +62,9 @@ def tokenizer(params: Sequence[str], out: str) -> dict[str, Any]:
     return {"texts": len(texts), "vocab_size": len(tok)}
 
 
-def pretrain(params: Sequence[str], tokenizer_dir: str, out: str, checkpoints: str) -> dict[str, Any]:
+def pretrain(
+    params: Sequence[str], tokenizer_dir: str, out: str, checkpoints: str
+) -> dict[str, Any]:
     from pipeline.corpus import train_texts
     from pipeline.models.encoder import pretrain_mlm
 
@@ -78,12 +79,16 @@ def pretrain(params: Sequence[str], tokenizer_dir: str, out: str, checkpoints: s
 
 
 def train(params: Sequence[str], run_id: str, out: str, checkpoints: str) -> dict[str, Any]:
+    from pipeline.finetune import finetune
     from pipeline.trainer import Trainer
 
     cfg = load_params(params)
     run = get_run(cfg, run_id)
-    trainer = Trainer(run, encoder_path(cfg), section_paths(cfg), feature_settings(cfg), checkpoints)
-    summary = trainer.fit(out)
+    args = (encoder_path(cfg), section_paths(cfg), feature_settings(cfg))
+    if run.method == "finetune":
+        summary = finetune(run, *args, Path("models/runs") / run.init, out, checkpoints)
+    else:
+        summary = Trainer(run, *args, checkpoints).fit(out)
     return {k: summary[k] for k in ("best_step", "best_dev_mean", "inner_steps")}
 
 
@@ -148,7 +153,9 @@ def score_files(task: str, lang: str, gold: str, pred: str, style: str | None) -
     return sf(task, lang, gold, pred, style)
 
 
-def report(params: Sequence[str], scores: Sequence[str], runs: Sequence[str], out: str) -> dict[str, Any]:
+def report(
+    params: Sequence[str], scores: Sequence[str], runs: Sequence[str], out: str
+) -> dict[str, Any]:
     from pipeline.report import write_report
 
     cfg = load_params(params)
@@ -163,8 +170,6 @@ def runs_of(params: Sequence[str]) -> list[Run]:
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, default=str)
-
-
 
 
 def download(dataset: str, out: str, lock: str) -> dict[str, Any]:

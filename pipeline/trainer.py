@@ -7,6 +7,7 @@ run's training TLPs is computed and the best weights are kept. Test data is neve
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from transformers import AutoTokenizer
 
 from pipeline.checkpoint import (
     checkpoint_key,
+    clear_checkpoint,
     load_checkpoint,
+    path_fingerprint,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -75,43 +78,69 @@ class Trainer:
             self.model, self.tokenizer = MultiTaskModel.from_pretrained(init_model)
         else:
             self.tokenizer = AutoTokenizer.from_pretrained(str(encoder))
-            dropout = 0.1
-            self.model = MultiTaskModel.build(encoder, self.labels, dropout)
+            self.model = MultiTaskModel.build(encoder, self.labels, self.p.get("dropout", 0.1))
         self.model.to(self.device)
         self.train_data = {
             t: load_split_data(
-                t, "train", prepared_dirs, self.tokenizer, self.labels, settings, True,
+                t,
+                "train",
+                prepared_dirs,
+                self.tokenizer,
+                self.labels,
+                settings,
+                True,
                 cache_dir=cache_dir,
             )
             for t in run.train_tlps
         }
         self.dev_data = {
             t: load_split_data(
-                t, "dev", prepared_dirs, self.tokenizer, self.labels, settings, False,
-                max_examples=self.p.get("max_dev_examples"), cache_dir=cache_dir,
+                t,
+                "dev",
+                prepared_dirs,
+                self.tokenizer,
+                self.labels,
+                settings,
+                False,
+                max_examples=self.p.get("max_dev_examples"),
+                cache_dir=cache_dir,
             )
             for t in run.train_tlps
         }
-        method_cls = get_method(run.method)
-        self.total_steps = self.p["steps"]
-        inner_total = self.total_steps * method_cls.inner_steps_per_step(self.p)
-        opt = make_optimizer(self.model, self.p["lr"], self.p["weight_decay"])
-        sched = make_scheduler(opt, self.p["warmup_steps"], inner_total, self.p["schedule"])
+        # fine-tuning is STL from another run's model
+        method_cls = get_method("stl" if run.method == "finetune" else run.method)
         streams = {
             t: BatchStream(len(d), self.p["batch_size"], stream_seed(self.p["seed"], t))
             for t, d in self.train_data.items()
         }
-        self.ctx = TrainContext(self.model, opt, sched, self.train_data, streams, self.p, self.device)
+        per_step = method_cls.inner_steps_per_step(self.p)
+        if "epochs" in self.p:  # passes over the selected data, in (meta-)steps
+            batches = sum(s.batches_per_epoch() for s in streams.values())
+            self.total_steps = max(1, math.ceil(self.p["epochs"] * batches / per_step))
+        else:
+            self.total_steps = self.p["steps"]
+        opt = make_optimizer(self.model, self.p["lr"], self.p["weight_decay"])
+        sched = make_scheduler(
+            opt, self.p["warmup_steps"], self.total_steps * per_step, self.p["schedule"]
+        )
+        self.ctx = TrainContext(
+            self.model, opt, sched, self.train_data, streams, self.p, self.device, dev=self.dev_data
+        )
         self.method = method_cls(self.ctx, self.p)
-        self.key = fingerprint({"run": run.to_json(), "settings": vars(settings), "init": str(init_model)})
+        self.key = fingerprint(
+            {
+                "run": run.to_json(),
+                "settings": vars(settings),
+                "encoder": path_fingerprint(init_model or encoder),
+                "data": [path_fingerprint(Path(d) / "summary.json") for d in prepared_dirs],
+            }
+        )
 
     # -- evaluation ------------------------------------------------------------------------
 
     def dev_scores(self) -> dict[str, dict[str, float]]:
         return {
-            str(t): evaluate(
-                self.model, d, self.labels[t.task], self.settings, 64, self.device
-            )
+            str(t): evaluate(self.model, d, self.labels[t.task], self.settings, 64, self.device)
             for t, d in self.dev_data.items()
         }
 
@@ -170,19 +199,24 @@ class Trainer:
                         "score": entry["dev_mean"],
                         "step": step,
                         "dev": scores,
-                        "weights": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                        "weights": {
+                            k: v.detach().clone() for k, v in self.model.state_dict().items()
+                        },
                     }
             entry.update({k: v for k, v in logs.items() if k not in ("loss",)})
             history.append(entry)
             if step % p["checkpoint_every"] == 0 and step < self.total_steps:
                 extra = {f"best.{k}": v for k, v in (best["weights"] or {}).items()}
-                save_checkpoint(self.checkpoint_dir, self.model, self._state(step, history, best), extra)
+                save_checkpoint(
+                    self.checkpoint_dir, self.model, self._state(step, history, best), extra
+                )
         bar.close()
         if best["weights"] is not None:
             self.model.load_state_dict(best["weights"])
         summary = {
             "run": self.run.to_json(),
             "options": self.method.options(),
+            "total_steps": self.total_steps,
             "best_step": best["step"],
             "best_dev_mean": best["score"],
             "best_dev": best.get("dev", {}),
@@ -193,4 +227,5 @@ class Trainer:
             self.model.save_pretrained(tmp / "model", self.tokenizer)
             atomic_write_json(tmp / "history.json", history)
             atomic_write_json(tmp / "summary.json", summary)
+        clear_checkpoint(self.checkpoint_dir)
         return summary

@@ -12,13 +12,16 @@ rule generate:
     input:
         code=code("data/synthetic.py", "data/writers.py"),
     params:
+        presets=PARAMS,
         benchmark=config["benchmark"],
     log:
         "logs/generate.log",
     benchmark:
         "benchmarks/generate.tsv"
+    conda:
+        CONDA_ENV
     shell:
-        "python -m pipeline generate {PARAMS} --out {output} > {log} 2>&1"
+        "python -m pipeline generate {params.presets} --out {output} > {log} 2>&1"
 
 
 rule download:
@@ -30,6 +33,8 @@ rule download:
         "logs/download/{dataset}.log",
     benchmark:
         "benchmarks/download/{dataset}.tsv"
+    conda:
+        CONDA_ENV
     shell:
         "python -m pipeline download --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
 
@@ -46,6 +51,8 @@ rule prepare:
         "logs/prepare/{dataset}.log",
     benchmark:
         "benchmarks/prepare/{dataset}.tsv"
+    conda:
+        CONDA_ENV
     shell:
         "python -m pipeline prepare --dataset {wildcards.dataset} --raw {input.raw} "
         "--out {output} --layout {params.layout} > {log} 2>&1"

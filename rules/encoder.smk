@@ -8,14 +8,17 @@ rule tokenizer:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         code=code("corpus.py", "models/encoder.py", "data/store.py"),
     params:
+        presets=PARAMS,
         tokenizer=config["encoder"]["tokenizer"],
         datasets=DATASETS,
     log:
         "logs/tokenizer.log",
     benchmark:
         "benchmarks/tokenizer.tsv"
+    conda:
+        CONDA_ENV
     shell:
-        "python -m pipeline tokenizer {PARAMS} --out {output} > {log} 2>&1"
+        "python -m pipeline tokenizer {params.presets} --out {output} > {log} 2>&1"
 
 
 rule pretrain:
@@ -26,6 +29,7 @@ rule pretrain:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         code=code("corpus.py", "models/encoder.py", "checkpoint.py", "optim.py"),
     params:
+        presets=PARAMS,
         architecture=config["encoder"]["architecture"],
         pretrain=config["encoder"]["pretrain"],
         seed=config["seed"],
@@ -34,6 +38,8 @@ rule pretrain:
     benchmark:
         "benchmarks/pretrain.tsv"
     threads: workflow.cores
+    conda:
+        CONDA_ENV
     shell:
-        "python -m pipeline pretrain {PARAMS} --tokenizer {input.tokenizer} --out {output} "
+        "python -m pipeline pretrain {params.presets} --tokenizer {input.tokenizer} --out {output} "
         "--checkpoints checkpoints/pretrain > {log} 2>&1"

@@ -11,14 +11,17 @@ rule predict:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         code=code(*EVAL_CODE),
     params:
+        presets=PARAMS,
         eval_tlps=lambda w: [str(t) for t in RUNS[w.run].eval_tlps],
         features=config["features"],
     log:
         "logs/predict/{run}.log",
     benchmark:
         "benchmarks/predict/{run}.tsv"
+    conda:
+        CONDA_ENV
     shell:
-        "python -m pipeline predict {PARAMS} --run {wildcards.run} --model {input.model} "
+        "python -m pipeline predict {params.presets} --run {wildcards.run} --model {input.model} "
         "--out {output} > {log} 2>&1"
 
 
@@ -30,11 +33,14 @@ rule score:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         code=code("metrics.py", "scoring.py", "data/store.py", "features.py"),
     params:
+        presets=PARAMS,
         eval_tlps=lambda w: [str(t) for t in RUNS[w.run].eval_tlps],
     log:
         "logs/score/{run}.log",
     benchmark:
         "benchmarks/score/{run}.tsv"
+    conda:
+        CONDA_ENV
     shell:
-        "python -m pipeline score-run {PARAMS} --run {wildcards.run} "
+        "python -m pipeline score-run {params.presets} --run {wildcards.run} "
         "--predictions {input.predictions} --out {output} > {log} 2>&1"

@@ -11,11 +11,14 @@ rule report:
         runs=expand("models/runs/{run}", run=RUNS),
         code=code("report.py"),
     params:
+        presets=PARAMS,
         report=config["report"],
     log:
         "logs/report.log",
     benchmark:
         "benchmarks/report.tsv"
+    conda:
+        CONDA_ENV
     shell:
-        "python -m pipeline report {PARAMS} --scores {input.scores} --runs {input.runs} "
+        "python -m pipeline report {params.presets} --scores {input.scores} --runs {input.runs} "
         "--out results > {log} 2>&1"

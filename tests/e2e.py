@@ -31,7 +31,10 @@ TINY = {
     "tlps": ["nli/l0", "ner/l0", "qa/l1"],
     "zero_shot_langs": ["l2"],
     "training": {"batch_size": 8, "eval_every": 4, "checkpoint_every": 4, "max_dev_examples": 20},
-    "experiments": {"stl": {"method": "stl", "steps": 4}, "mtl": {"method": "mtl", "steps": 8, "temperature": 2.0}},
+    "experiments": {
+        "stl": {"method": "stl", "steps": 4},
+        "mtl": {"method": "mtl", "steps": 8, "temperature": 2.0},
+    },
 }
 
 COPY = ["Snakefile", "rules", "pipeline", "profiles", "configs", "pyproject.toml"]
@@ -69,7 +72,9 @@ def write_params(dest: Path, params: dict) -> None:
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
     res = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:
         raise AssertionError(

@@ -58,7 +58,9 @@ def test_params_change_reruns_only_readers(project):
     write_params(project, params)
     jobs = dry_run_jobs(project)
     assert jobs.get("train") == 4 and "pretrain" not in jobs and "prepare" not in jobs, jobs
-    params["training"]["lr"] = yaml.safe_load((project / "params.yaml").read_text())["training"]["lr"]
+    params["training"]["lr"] = yaml.safe_load((project / "params.yaml").read_text())["training"][
+        "lr"
+    ]
 
 
 def test_bad_params_fail_before_any_work(tmp_path):

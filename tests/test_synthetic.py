@@ -7,7 +7,6 @@ a format slip in the generator cannot hide behind a matching slip in a reader.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
@@ -31,7 +30,9 @@ def bench(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def _tsv(path: Path, header: bool = True) -> list[list[str]]:
@@ -59,7 +60,9 @@ def _count(root: Path, manifest: dict, task: str, lang: str, split: str) -> int:
     if task == "nli":
         if split == "train":
             rows = _tsv(base / "XNLI-MT-1.0" / "multinli" / f"multinli.train.{lang}.tsv")
-            assert all(len(r) == 3 and r[2] in ("entailment", "neutral", "contradictory") for r in rows)
+            assert all(
+                len(r) == 3 and r[2] in ("entailment", "neutral", "contradictory") for r in rows
+            )
             return len(rows)
         rows = _tsv(base / "XNLI-1.0" / f"xnli.{split}.tsv")
         assert all(len(r) == 19 for r in rows)
@@ -72,7 +75,9 @@ def _count(root: Path, manifest: dict, task: str, lang: str, split: str) -> int:
         return len(rows)
     if task == "ner":
         blocks = _blocks(base / lang / split)
-        assert all(line.startswith(f"{lang}:") and line.count("\t") == 1 for b in blocks for line in b)
+        assert all(
+            line.startswith(f"{lang}:") and line.count("\t") == 1 for b in blocks for line in b
+        )
         return len(blocks)
     if task == "pos":
         path = base / f"UD_Synthetic_{lang.upper()}-SYN" / f"{lang}_syn-ud-{split}.conllu"
@@ -119,7 +124,13 @@ def test_no_undeclared_files(bench):
             continue
         langs = {lg for lg in m["languages"] if re.search(rf"(^|[/_.-]){lg}([/_.-]|$)", rel)}
         assert len(langs) == 1, rel
-        split = "train" if re.search(r"train", rel) else "dev" if re.search(r"dev|eval", rel) else "test"
+        split = (
+            "train"
+            if re.search(r"train", rel)
+            else "dev"
+            if re.search(r"dev|eval", rel)
+            else "test"
+        )
         assert (langs.pop(), split) in declared, rel
 
 
@@ -400,7 +411,9 @@ def test_word_orders_place_verb_subject_and_object_as_declared():
         L = _lang(order, adj)[1]
         assert synthetic.assemble(L, [synthetic.r_clause(L, ev)]).text == text
     L = _lang("SVO")[1]
-    neg = synthetic.assemble(L, [synthetic.r_clause(L, synthetic.Event(anna, "verb:buy", car, neg=True))])
+    neg = synthetic.assemble(
+        L, [synthetic.r_clause(L, synthetic.Event(anna, "verb:buy", car, neg=True))]
+    )
     assert neg.text == f"{name} not bought the red car."
     q = synthetic.assemble(L, [synthetic.r_clause(L, ev, ask="agent")], "punct:?")
     assert q.text == f"Who bought the red car in {town}?"
@@ -418,7 +431,9 @@ def test_relatedness_controls_the_shared_lexicon():
         fracs.append(sum(L.forms[k] == source[k] for k in concepts) / len(concepts))
         # own forms never collide with each other or with a source word of another concept
         own = [L.forms[k] for k in concepts if L.forms[k] != source[k]]
-        assert len(set(own)) == len(own) and not {f.lower() for f in own} & {f.lower() for f in source.values()}
+        assert len(set(own)) == len(own) and not {f.lower() for f in own} & {
+            f.lower() for f in source.values()
+        }
     assert fracs[0] > fracs[1] > fracs[2]
     assert abs(fracs[0] - 0.9) < 0.08 and abs(fracs[2] - 0.3) < 0.08
 
@@ -514,21 +529,31 @@ def test_write_panx_pawsx_and_squad(tmp_path):
     writers.write_pawsx_tsv(
         tmp_path / "dev_2k.tsv", [{"id": 4, "sentence1": "A b .", "sentence2": "B a .", "label": 0}]
     )
-    assert (tmp_path / "dev_2k.tsv").read_text() == "id\tsentence1\tsentence2\tlabel\n4\tA b .\tB a .\t0\n"
+    assert (
+        tmp_path / "dev_2k.tsv"
+    ).read_text() == "id\tsentence1\tsentence2\tlabel\n4\tA b .\tB a .\t0\n"
     art = [
         {
             "title": "T",
             "paragraphs": [
                 {
                     "context": "Año Lund met Bo.",
-                    "qas": [{"question": "Who?", "answers": [{"text": "Bo", "answer_start": 13}], "id": "q1"}],
+                    "qas": [
+                        {
+                            "question": "Who?",
+                            "answers": [{"text": "Bo", "answer_start": 13}],
+                            "id": "q1",
+                        }
+                    ],
                 }
             ],
         }
     ]
     writers.write_squad_json(tmp_path / "q.json", art)
     text = (tmp_path / "q.json").read_text()
-    assert text.startswith('{"version": 1.0, "data": [{"title": "T", "paragraphs": [{"context": "A\\u00f1o')
+    assert text.startswith(
+        '{"version": 1.0, "data": [{"title": "T", "paragraphs": [{"context": "A\\u00f1o'
+    )
     assert not text.endswith("\n")  # MLQA has no final newline
     art[0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = 12
     with pytest.raises(DataError, match="question id q1: answer 'Bo' not at answer_start 12"):

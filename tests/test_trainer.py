@@ -124,8 +124,25 @@ def test_same_seed_same_numbers_and_different_seed_differs(tiny_world, tmp_path)
 def test_checkpoint_of_another_config_is_not_resumed(tiny_world, tmp_path):
     run = make_run("stl", ["ner/l0"], steps=4, checkpoint_every=2)
     t = trainer(tiny_world, run, tmp_path / "ckpt")
-    t.fit(tmp_path / "o1")
+    step = t.method.step
+    calls = {"n": 0}
+
+    def dying_step():
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Killed
+        return step()
+
+    t.method.step = dying_step
+    with pytest.raises(Killed):
+        t.fit(tmp_path / "o1")
+    assert trainer(tiny_world, run, tmp_path / "ckpt")._resume()[0] == 2  # same config: resumes
     other = make_run("stl", ["ner/l0"], steps=4, checkpoint_every=2, lr=5e-4)
-    t2 = trainer(tiny_world, other, tmp_path / "ckpt")
-    step, history, _ = t2._resume()
+    step, history, _ = trainer(tiny_world, other, tmp_path / "ckpt")._resume()
     assert step == 0 and history == []
+
+
+def test_finished_run_clears_its_checkpoint(tiny_world, tmp_path):
+    run = make_run("stl", ["ner/l0"], steps=4, checkpoint_every=2)
+    trainer(tiny_world, run, tmp_path / "ckpt").fit(tmp_path / "out")
+    assert not (tmp_path / "ckpt").exists() and (tmp_path / "out" / "summary.json").exists()

@@ -685,34 +685,36 @@ def nli_items(seed: int, W: World, split: str, n: int) -> list[dict[str, Any]]:
     return items[:n]
 
 
+def _two_pps(rng: random.Random, W: World, ev: Event) -> Event:
+    """`ev` with exactly two PPs (added from the kinds it lacks), so PPs can be reordered."""
+    have = {adp for adp, _ in ev.pps}
+    missing = [("adp:in", "LOC"), ("adp:on", "DAY"), ("adp:with", "THING")]
+    if VERBS[ev.verb[5:]][1] == "LOC":
+        missing = missing[1:]
+    missing = [(adp, t) for adp, t in missing if adp not in have]
+    rng.shuffle(missing)
+    pps = list(ev.pps[:2])
+    for adp, t in missing[: 2 - len(pps)]:
+        pps.append((adp, W.arg(rng, t) if t == "THING" else W.ent(rng, t)))
+    return replace(ev, pps=tuple(pps))
+
+
 def pa_items(seed: int, W: World, split: str, n: int) -> list[dict[str, Any]]:
-    """Latent PAWS-like pairs. Paraphrase (1): the same event with a PP fronted and/or a synonym
-    verb. Non-paraphrase (0): agent/patient swapped (same bag of words), an antonym verb or one
-    entity replaced; fronting is applied to both classes so it is no label cue by itself."""
+    """Latent PAWS-like pairs over events with two PPs. Paraphrase (1): the same event with the
+    PPs reordered or a synonym verb. Non-paraphrase (0): agent/patient swapped (same bag of
+    words), an antonym verb or one entity replaced. Surface reorderings (a PP fronted with a
+    comma, the PPs swapped) happen at the same rate in both classes, so neither is a label cue."""
     rng = _rng(seed, "pa", split)
     items = []
     for i in range(n):
-        ev = W.event(rng)
-        if not ev.pps:
-            ev = replace(
-                ev,
-                pps=(
-                    ("adp:in", W.ent(rng, "LOC"))
-                    if VERBS[ev.verb[5:]][1] != "LOC"
-                    else ("adp:on", W.ent(rng, "DAY")),
-                ),
-            )
+        ev = _two_pps(rng, W, W.event(rng))
         v = ev.verb[5:]
         label = i % 2 if split != "train" else rng.randint(0, 1)
-        topic = rng.randrange(len(ev.pps)) if rng.random() < 0.6 else None
+        topic = rng.randrange(2) if rng.random() < 0.5 else None
         if label == 1:
-            ev2 = (
-                replace(ev, verb="verb:" + SYNONYM[v])
-                if v in SYNONYM and rng.random() < 0.6
-                else ev
-            )
-            if ev2 == ev and topic is None:
-                topic = rng.randrange(len(ev.pps))
+            syn = v in SYNONYM and rng.random() < (0.3 if topic is not None else 0.5)
+            ev2 = replace(ev, verb="verb:" + SYNONYM[v]) if syn else ev
+            swap_pps = topic is None and not syn  # a paraphrase never repeats s1 verbatim
         else:
             kinds = ["replace"]
             if isinstance(ev.patient, Ent) and ev.patient.etype in ("PER", "ORG"):
@@ -729,6 +731,9 @@ def pa_items(seed: int, W: World, split: str, n: int) -> list[dict[str, Any]]:
                 while new == ev.agent or new == ev.patient:
                     new = W.ent(rng, "PER")
                 ev2 = replace(ev, agent=new)
+            swap_pps = rng.random() < 0.42  # about P(swap | paraphrase)
+        if swap_pps:
+            ev2 = replace(ev2, pps=ev2.pps[::-1])
         items.append({"id": i + 1, "ev1": ev, "ev2": ev2, "topic": topic, "label": label})
     return items
 
@@ -766,7 +771,7 @@ def _review_plan(rng: random.Random, stars: int) -> list[int]:
     return out
 
 
-def sa_review(rng: random.Random, L: Language, W: World) -> dict[str, Any]:
+def sa_review(rng: random.Random, L: Language) -> dict[str, Any]:
     """A product review: sentences of aspect + polarity adjective (sometimes negated, e.g. `not
     bad`) or `I loved the X`; stars 1-5 from the balance of polarities (3: mixed or neutral)."""
     stars = rng.randint(1, 5)
@@ -929,6 +934,9 @@ def mtod_constituents(rng: random.Random, W: World, intent: str) -> list[tuple[s
     ]
 
 
+_TODO_OV = {"tn:": 0, "tv:": 1}  # in SOV languages the to-do's object precedes its verb
+
+
 def mtod_row(rng: random.Random, L: Language, W: World) -> dict[str, Any]:
     """An MTOD utterance realized in `L` with character-offset slots (end exclusive)."""
     intent = rng.choice(MTOD_INTENTS)
@@ -941,9 +949,7 @@ def mtod_row(rng: random.Random, L: Language, W: World) -> dict[str, Any]:
         if L.postpositions and items[0][0].startswith("adp:"):
             items = [*items[1:], items[0]]
         if L.order == "SOV" and any(k.startswith("tv:") for k, _ in items):
-            items = sorted(
-                items, key=lambda it: {"tn": 0, "tv": 1}.get(it[0][:2], 2)
-            )  # object-verb
+            items = sorted(items, key=lambda it: _TODO_OV.get(it[0][:3], 2))  # `milk buy to`
         words.extend(items)
     if rng.random() < 0.1:
         words.append(("intj:please", None))
@@ -1235,7 +1241,7 @@ def _write_sa(out: Path, seed: int, W: World, langs, sizes) -> dict[str, dict[st
             ids = rng.sample(range(10**7), 3 * n)
             revs = []
             for i in range(n):
-                rev = sa_review(rng, L, W)
+                rev = sa_review(rng, L)
                 rev |= {
                     "review_id": f"{L.code}_{ids[i]:07d}",
                     "product_id": f"product_{L.code}_{ids[n + i]:07d}",
@@ -1380,7 +1386,12 @@ def generate(
             "sizes": {f"{t}/{lg}": sp for t in tasks for lg, sp in plan[t].items()},
             # records a reader following MetaXL drops (3-star reviews): prepared = sizes - these
             "dropped_by_reader": drops,
-            "params": {"scale": scale, "dev_size": dev_size, "test_size": test_size},
+            "params": {
+                "scale": scale,
+                "dev_size": dev_size,
+                "test_size": test_size,
+                "sizes": {k: dict(v) for k, v in (sizes or {}).items()},
+            },
         }
         atomic_write_json(tmp / "synthetic.json", manifest)
         nbytes = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())

@@ -56,15 +56,6 @@ MARC_FIELDS: tuple[str, ...] = (
     "language",
     "product_category",
 )
-#: CoNLL-U token columns after ID and FORM.
-_CONLLU_DEFAULTS = {
-    "lemma": "_",
-    "upos": "_",
-    "xpos": "_",
-    "feats": "_",
-    "deprel": "_",
-    "deps": "_",
-}
 #: punctuation written without a space before it when `text`/spacing is derived from tokens
 NO_SPACE_BEFORE = frozenset({".", ",", "?", "!", ";", ":"})
 
@@ -193,8 +184,8 @@ def write_conllu(path: str | os.PathLike, sentences: Iterable[Mapping[str, Any]]
         toks = list(sent["tokens"])
         n = len(toks)
         cols: dict[str, list[Any]] = {}
-        for key, default in (("lemmas", "lemma"), ("xpos", "xpos"), ("feats", "feats")):
-            cols[default] = list(sent.get(key) or [_CONLLU_DEFAULTS[default]] * n)
+        for key, col in (("lemmas", "lemma"), ("xpos", "xpos"), ("feats", "feats")):
+            cols[col] = list(sent.get(key) or ["_"] * n)
         cols["upos"] = list(sent["upos"])
         cols["heads"] = list(sent.get("heads") or ["_"] * n)
         cols["deprel"] = list(sent.get("deprels") or ["_"] * n)

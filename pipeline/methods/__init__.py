@@ -7,9 +7,16 @@ from pipeline.methods.base import Method
 
 def get_method(name: str) -> type[Method]:
     from pipeline.methods.mtl import MTL
+    from pipeline.methods.reptile import Reptile
+    from pipeline.methods.seq_reptile import SequentialReptile
     from pipeline.methods.stl import STL
 
-    registry: dict[str, type[Method]] = {"stl": STL, "mtl": MTL}
+    registry: dict[str, type[Method]] = {
+        "stl": STL,
+        "mtl": MTL,
+        "reptile": Reptile,
+        "seq_reptile": SequentialReptile,
+    }
     try:
         return registry[name]
     except KeyError:

@@ -32,7 +32,9 @@ class MTL(Method):
         return {
             "temperature": "inf" if self.tau == float("inf") else self.tau,
             "sampling_sizes": self.unit,
-            "probs": {str(t): round(float(p), 6) for t, p in zip(self.ctx.tlps, self.sampler.probs)},
+            "probs": {
+                str(t): round(float(p), 6) for t, p in zip(self.ctx.tlps, self.sampler.probs)
+            },
         }
 
     def state_dict(self) -> dict[str, Any]:

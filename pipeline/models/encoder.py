@@ -26,7 +26,9 @@ from transformers import (
 
 from pipeline.checkpoint import (
     checkpoint_key,
+    clear_checkpoint,
     load_checkpoint,
+    path_fingerprint,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -119,7 +121,15 @@ def pretrain_mlm(
     collator = DataCollatorForLanguageModeling(
         tokenizer, mlm_probability=cfg["mlm_probability"], return_tensors="pt"
     )
-    key = fingerprint({"arch": arch, "cfg": cfg, "seed": seed, "n": len(texts)})
+    key = fingerprint(
+        {
+            "arch": arch,
+            "cfg": cfg,
+            "seed": seed,
+            "texts": fingerprint(texts),
+            "tokenizer": path_fingerprint(tokenizer_dir),
+        }
+    )
     step, history = 0, []
     if checkpoint_key(checkpoint_dir) == key:  # a checkpoint of another config is ignored
         state, _ = load_checkpoint(checkpoint_dir, model)
@@ -162,4 +172,5 @@ def pretrain_mlm(
     with atomic_dir(out) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+    clear_checkpoint(checkpoint_dir)
     return {"history": history}

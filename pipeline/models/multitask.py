@@ -54,7 +54,9 @@ class MultiTaskModel(nn.Module):
             tokenizer.save_pretrained(str(tmp / "encoder"))
             heads = {k: v.detach().contiguous() for k, v in self.heads.state_dict().items()}
             save_file(heads, str(tmp / "heads.safetensors"))
-            atomic_write_json(tmp / "multitask.json", {"labels": self.labels, "dropout": self.dropout})
+            atomic_write_json(
+                tmp / "multitask.json", {"labels": self.labels, "dropout": self.dropout}
+            )
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> tuple[MultiTaskModel, Any]:

@@ -61,7 +61,9 @@ class TaskType(Protocol):
         """Head mapping encoder states [B, T, H] (and attention mask) to a dict of logits."""
         ...
 
-    def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         """Mean loss over the batch (ignore index -100 where labels are masked)."""
         ...
 

@@ -23,6 +23,7 @@ from pipeline.tasks.common import (
     encoder_columns,
     encoder_features,
     feature_cache_key,
+    inventory,
     masked_cross_entropy,
     output_array,
     run_featurizer,
@@ -47,7 +48,7 @@ class _Classification:
         texts = [list(batch[f]) for f in self.text_fields]
         # "longest_first" trims the longer text of a pair first, keeping both sides represented.
         enc = tokenizer(*texts, truncation=True, **encoder_call_kwargs(settings))
-        index = LabelIndex(labels["label"], "label")
+        index = LabelIndex(labels, "label")
         out = encoder_columns(enc)
         out["labels"] = np.asarray(
             [index.id(lab, rid) for lab, rid in zip(batch["label"], batch["id"])], dtype=np.int64
@@ -81,7 +82,7 @@ class _Classification:
         return [*ENCODER_COLUMNS, "labels"]
 
     def head(self, hidden_size: int, labels: dict[str, list[str]], dropout: float) -> nn.Module:
-        return FirstTokenHead(hidden_size, len(labels["label"]), dropout, "logits")
+        return FirstTokenHead(hidden_size, len(inventory(labels, "label")), dropout, "logits")
 
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
@@ -97,9 +98,9 @@ class _Classification:
         settings: FeatureSettings,
     ) -> dict[str, Any]:
         logits = output_array(outputs, "logits", len(features))
-        inventory = labels["label"]
+        inv = inventory(labels, "label")
         pred = logits.argmax(axis=-1).tolist() if len(features) else []
-        return {rid: inventory[p] for rid, p in zip(features["example_id"], pred)}
+        return {rid: inv[p] for rid, p in zip(features["example_id"], pred)}
 
 
 class PairClassification(_Classification):

@@ -152,13 +152,21 @@ def run_featurizer(
     )
 
 
+def inventory(labels: Mapping[str, Sequence[str]], field: str) -> list[str]:
+    """One label inventory of a task's labels.json entry; missing or empty is a PipelineError."""
+    inv = labels.get(field)
+    if not inv:
+        raise PipelineError(
+            f"labels.json: no {field!r} labels for this task (entry has {sorted(labels)})"
+        )
+    return list(inv)
+
+
 class LabelIndex:
     """label → id lookup; an unknown label is a DataError naming the record and field."""
 
-    def __init__(self, inventory: Sequence[str], field: str) -> None:
-        if not inventory:
-            raise PipelineError(f"labels.json: empty inventory for {field!r}")
-        self.inventory = list(inventory)
+    def __init__(self, labels: Mapping[str, Sequence[str]], field: str) -> None:
+        self.inventory = inventory(labels, field)
         self.field = field
         self._index = {lab: i for i, lab in enumerate(self.inventory)}
 
@@ -287,8 +295,9 @@ def word_coverage(
 ) -> dict[str, int]:
     """How many words got no prediction position, for the featurize step to log.
 
-    `truncated`: words after the last word that has a sub-token (cut off by max_length);
-    `no_subtoken`: words inside the window that tokenized to nothing (e.g. lone control chars).
+    `truncated`: words after the last word that has a sub-token, i.e. cut off by max_length (this
+    also counts, rarely, trailing words that tokenize to nothing: a record's features cannot tell);
+    `no_subtoken`: earlier words that tokenized to nothing (e.g. a lone zero-width space).
     Both are decoded with `fallback_label`. Features are 1:1 with records (no overflow windows).
     """
     n_words = [len(t) for t in records[field]]

@@ -1,8 +1,9 @@
 """Joint intent detection and slot filling (MTOD), as in X-METRA-ADA's joint model.
 
 Intent from the [CLS] state, slots tagged at each word's first sub-token exactly like `tagging`
-(the alignment and per-word decoding live in `common`). Loss = intent CE + slot CE, weighted 1:1
-(X-METRA-ADA sums the two losses without weights).
+(the alignment and per-word decoding live in `common`). Loss = intent CE + slot CE, weighted 1:1:
+the paper optimizes "the sum of both intent and CRF based slot losses"; we keep the unweighted sum
+but score slots with per-token cross-entropy (no CRF layer), so predictions are per-token argmax.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipeline.tasks.common import (
     encoder_features,
     feature_cache_key,
     int_seq,
+    inventory,
     masked_cross_entropy,
     output_array,
     run_featurizer,
@@ -65,8 +67,8 @@ class IntentSlots:
         train: bool,
     ) -> Batch:
         out, wids = encode_words(tokenizer, batch["tokens"], settings)
-        slots = LabelIndex(labels["slots"], "slot")
-        intents = LabelIndex(labels["intent"], "intent")
+        slots = LabelIndex(labels, "slots")
+        intents = LabelIndex(labels, "intent")
         ids = batch["id"]
         out["labels"] = align_word_labels(
             wids, [slots.ids(s, rid) for s, rid in zip(batch["slots"], ids)]
@@ -110,7 +112,9 @@ class IntentSlots:
         return [*ENCODER_COLUMNS, "intent_labels", "labels"]
 
     def head(self, hidden_size: int, labels: dict[str, list[str]], dropout: float) -> nn.Module:
-        return JointHead(hidden_size, len(labels["intent"]), len(labels["slots"]), dropout)
+        return JointHead(
+            hidden_size, len(inventory(labels, "intent")), len(inventory(labels, "slots")), dropout
+        )
 
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
@@ -130,11 +134,13 @@ class IntentSlots:
         n = len(features)
         intent_logits = output_array(outputs, "intent_logits", n)
         slot_logits = output_array(outputs, "slot_logits", n)
-        slots = decode_tags_by_record(records, features, slot_logits, labels["slots"], "tokens")
-        inventory = labels["intent"]
+        slots = decode_tags_by_record(
+            records, features, slot_logits, inventory(labels, "slots"), "tokens"
+        )
+        intents = inventory(labels, "intent")
         intent = dict(zip(features["example_id"], intent_logits.argmax(axis=-1).tolist()))
         # A record without a feature (none in practice) gets the first intent, deterministically.
         return {
-            rid: {"intent": inventory[intent.get(rid, 0)], "slots": tags}
+            rid: {"intent": intents[intent.get(rid, 0)], "slots": tags}
             for rid, tags in slots.items()
         }

@@ -26,6 +26,7 @@ from pipeline.tasks.common import (
     encoder_features,
     feature_cache_key,
     int_seq,
+    inventory,
     masked_cross_entropy,
     output_array,
     run_featurizer,
@@ -46,7 +47,7 @@ class Tagging:
     ) -> Batch:
         """Featurize one batch of records; one tokenizer call, alignment vectorized in numpy."""
         out, wids = encode_words(tokenizer, batch["tokens"], settings)
-        index = LabelIndex(labels["tags"], "tag")
+        index = LabelIndex(labels, "tags")
         tag_ids = [index.ids(tags, rid) for tags, rid in zip(batch["tags"], batch["id"])]
         out["labels"] = align_word_labels(wids, tag_ids)
         out["word_ids"] = wids
@@ -84,7 +85,7 @@ class Tagging:
         return [*ENCODER_COLUMNS, "labels"]
 
     def head(self, hidden_size: int, labels: dict[str, list[str]], dropout: float) -> nn.Module:
-        return TokenHead(hidden_size, len(labels["tags"]), dropout, "logits")
+        return TokenHead(hidden_size, len(inventory(labels, "tags")), dropout, "logits")
 
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
@@ -100,4 +101,4 @@ class Tagging:
         settings: FeatureSettings,
     ) -> dict[str, Any]:
         logits = output_array(outputs, "logits", len(features))
-        return decode_tags_by_record(records, features, logits, labels["tags"], "tokens")
+        return decode_tags_by_record(records, features, logits, inventory(labels, "tags"), "tokens")

@@ -6,10 +6,9 @@ Readers know file formats, never training. `read_file` sniffs the format of a si
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from pipeline.data.readers.base import ReadResult, Record, check_file, dedup_ids
+from pipeline.data.readers.base import ReadResult, Record, check_file, dedup_ids, load_json
 from pipeline.data.readers.conllu import read_conllu
 from pipeline.data.readers.marc import read_marc_jsonl
 from pipeline.data.readers.mnli import read_mnli_jsonl
@@ -105,21 +104,23 @@ def read_file(path: str | Path, task: str, lang: str) -> list[Record]:
         else:
             res = read_xtreme_tagging_tsv(path, lang)
     elif ttype == "qa":
-        doc = json.loads(path.read_text(encoding="utf-8-sig")) if path.suffix == ".json" else None
-        ids = (
+        doc = load_json(path)
+        first_ids = (
             [
                 str(q.get("id"))
-                for a in (doc or {}).get("data", [])[:1]
-                for p in a.get("paragraphs", [])[:1]
-                for q in p.get("qas", [])[:1]
+                for a in (doc.get("data") or [])[:1]
+                if isinstance(a, dict)
+                for p in (a.get("paragraphs") or [])[:1]
+                if isinstance(p, dict)
+                for q in (p.get("qas") or [])[:1]
+                if isinstance(q, dict)
             ]
             if isinstance(doc, dict)
             else []
         )
-        if ids and tydiqa_lang(ids[0]) is not None:
-            res = read_squad_json(path, lang_from_id=True)
-        else:
-            res = read_squad_json(path, lang=lang)
+        # the published TyDiQA-GoldP files hold every language; the id prefix names it
+        by_id = bool(first_ids) and tydiqa_lang(first_ids[0]) is not None
+        res = read_squad_json(path, lang=None if by_id else lang, lang_from_id=by_id)
     elif ttype == "single":
         if first.lstrip().startswith("{"):
             res = read_marc_jsonl(path, lang=lang)

@@ -1,0 +1,60 @@
+"""Benchmark the embedded default: full DAG wall time per stage, then the no-op dry run.
+
+Runs in a fresh copy of the project (so your own results/ are untouched) and prints figures
+against the targets of the walking-skeleton issue (≤ 600 s DAG on 2 cores; no-op `-n` ≤ 10 s).
+Usage: python scripts/bench_demo.py [--cores 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from demo_summary import stage_times  # noqa: E402
+
+COPY = ["Snakefile", "rules", "pipeline", "profiles", "configs", "params.yaml", "pyproject.toml"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--cores", default="2")
+    ap.add_argument("--keep", default=None, help="run in this folder and keep it")
+    args = ap.parse_args()
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    for name in COPY:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / name)
+    smk = [sys.executable, "-m", "snakemake", "--cores", args.cores]
+    t0 = time.perf_counter()
+    subprocess.run(smk, cwd=work, check=True, capture_output=True)
+    full = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    res = subprocess.run([*smk, "-n"], cwd=work, check=True, capture_output=True, text=True)
+    noop = time.perf_counter() - t0
+    print(f"{'stage':<12}{'seconds (sum over jobs)':>26}")
+    for rule, s in stage_times(work / "benchmarks").items():
+        print(f"{rule:<12}{s:>26.1f}")
+    print()
+    print(f"{'measure':<28}{'measured s':>12}{'target s':>10}{'ratio':>8}")
+    print(f"{'full DAG wall time':<28}{full:>12.1f}{600:>10}{full / 600:>8.2f}")
+    print(f"{'no-op snakemake -n':<28}{noop:>12.1f}{10:>10}{noop / 10:>8.2f}")
+    print(
+        "no-op says:",
+        "Nothing to be done" if "Nothing to be done" in res.stdout + res.stderr else "WORK PENDING",
+    )
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

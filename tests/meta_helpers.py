@@ -1,0 +1,159 @@
+"""Helpers for the Reptile / MultiDDS / analysis tests: small Trainer runs and toy contexts.
+
+Toy contexts are real `TrainContext`s around models whose gradients are known in closed form,
+so expected values can be computed by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.config import Run
+from pipeline.engine import BatchStream, TrainContext
+from pipeline.features import SplitData
+from pipeline.records import TLP
+from pipeline.tasks import FeatureSettings
+from pipeline.trainer import Trainer
+
+SETTINGS = FeatureSettings(
+    max_length=32, doc_stride=16, max_query_length=8, max_answer_length=5, n_best=5
+)
+BASE: dict[str, Any] = {
+    "seed": 3,
+    "steps": 6,
+    "batch_size": 4,
+    "lr": 1e-3,
+    "weight_decay": 0.01,
+    "warmup_steps": 2,
+    "schedule": "linear",
+    "max_grad_norm": 1.0,
+    "eval_every": 3,
+    "checkpoint_every": 2,
+    "max_dev_examples": None,
+}
+TLPS3 = ["nli/l0", "ner/l1", "qa/l0"]
+
+
+def make_run(method: str, tlps: list[str], **over: Any) -> Run:
+    t = tuple(TLP.parse(x) for x in tlps)
+    return Run(f"{method}-test", method, method, t, t, {**BASE, "method": method, **over})
+
+
+def trainer(world: dict, run: Run, ckpt: str | Path) -> Trainer:
+    torch.set_num_threads(1)
+    return Trainer(
+        run,
+        world["encoder"],
+        [world["prepared"]],
+        SETTINGS,
+        ckpt,
+        torch.device("cpu"),
+        cache_dir=world["root"] / "features",
+    )
+
+
+def weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- toy contexts ------------------------------------------------------------------------------
+
+
+def toy_split(tlp: TLP, tensors: dict[str, torch.Tensor], split: str = "train") -> SplitData:
+    n = len(next(iter(tensors.values())))
+    return SplitData(tlp, split, Path("."), None, list(range(n)), tensors)  # type: ignore[arg-type]
+
+
+def toy_context(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train: dict[TLP, SplitData],
+    params: dict[str, Any],
+    dev: dict[TLP, SplitData] | None = None,
+    cls: type[TrainContext] = TrainContext,
+    **extra: Any,
+) -> TrainContext:
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    streams = {
+        t: BatchStream(len(d), params["batch_size"], i) for i, (t, d) in enumerate(train.items())
+    }
+    return cls(
+        model, optimizer, sched, train, streams, params, torch.device("cpu"), dev=dev, **extra
+    )
+
+
+class Scalar(nn.Module):
+    """One parameter w; the loss of TLP t is ½(w − c_t)² (QuadraticContext), so an SGD step with
+    learning rate α moves w to w + α(c_t − w): every trajectory is computable by hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+
+@dataclass
+class QuadraticContext(TrainContext):
+    targets: dict[TLP, float] = field(default_factory=dict)
+
+    def loss(self, tlp: TLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return 0.5 * (self.model.w - self.targets[tlp]) ** 2
+
+
+def quadratic_context(
+    targets: dict[str, float],
+    lr: float,
+    momentum: float = 0.0,
+    sizes: dict[str, int] | None = None,
+    with_dev: bool = False,
+    **params: Any,
+) -> QuadraticContext:
+    model = Scalar()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    tlps = {TLP.parse(t): c for t, c in targets.items()}
+    n = {TLP.parse(t): k for t, k in (sizes or {}).items()}
+    train = {t: toy_split(t, {"x": torch.zeros(n.get(t, 4), 1)}) for t in tlps}
+    p = {"seed": 0, "batch_size": 1, **params}
+    dev = dict(train) if with_dev else None
+    ctx = toy_context(model, opt, train, p, dev=dev, cls=QuadraticContext, targets=tlps)
+    assert isinstance(ctx, QuadraticContext)
+    return ctx
+
+
+class Linear(nn.Module):
+    """logits = x Wᵀ with W shared by every task (the "encoder"), zero at the start."""
+
+    def __init__(self, dim: int, classes: int) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(dim, classes, bias=False)
+        nn.init.zeros_(self.encoder.weight)
+
+    def forward(self, task: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"logits": self.encoder(batch["x"])}
+
+
+def opposite_labels_context(lr: float = 0.1, **params: Any) -> TrainContext:
+    """Two NLI TLPs with the same inputs and opposite labels (A: class 0, B: class 1), dev = same.
+
+    At W = 0 the softmax is uniform, so dL/dlogits = p − onehot(y) is (−½, ½) for A and (½, −½)
+    for B: the two gradients are exact negatives (cosine −1); a TLP with A's labels has cosine 1.
+    """
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 5, generator=g)
+    a, b = TLP("nli", "l0"), TLP("nli", "l1")
+    data = {
+        a: toy_split(a, {"x": x, "labels": torch.zeros(8, dtype=torch.long)}),
+        b: toy_split(b, {"x": x, "labels": torch.ones(8, dtype=torch.long)}),
+    }
+    model = Linear(5, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    p = {"seed": 0, "batch_size": 8, **params}
+    return toy_context(model, opt, data, p, dev=dict(data))
