@@ -62,7 +62,7 @@ def load_split_data(
     cache_dir: str | Path | None = FEATURE_CACHE,
 ) -> SplitData:
     """Load `tlp`'s `split`, featurized for training (`train=True`) or for prediction."""
-    where = locate(tlp, prepared_dirs)
+    where = locate(tlp, prepared_dirs, split)
     records = load_split(where, tlp, split)
     if max_examples is not None and len(records) > max_examples:
         records = records.select(range(max_examples))

@@ -37,7 +37,7 @@ TINY = {
     },
 }
 
-COPY = ["Snakefile", "rules", "pipeline", "profiles", "configs", "pyproject.toml"]
+COPY = ["Snakefile", "rules", "envs", "pipeline", "profiles", "configs", "pyproject.toml"]
 
 
 def env() -> dict[str, str]:

@@ -6,6 +6,11 @@ XTREME's `download_data.sh` writes it (`layout="xtreme"`). Every record lands in
 and the mapping is written into the summary (`notes.<dataset>.splits`), e.g. TyDiQA-GoldP's
 dev stays `dev` even though XTREME reports it as its test set, and XQuAD has only `test`.
 
+The `*_translate_train` datasets are XTREME's machine translations of the English training sets
+(`TRANSLATE_TRAIN`): they hold only `train`; the dev/test splits of the same TLPs come from the
+evaluation datasets (e.g. squad_translate_train's qa/de train, mlqa's qa/de dev/test), and
+`store.locate(tlp, dirs, split)` finds each split in the first dataset that has it.
+
 Nothing is written unless every file reads cleanly: all records are collected first, then
 `store.save_prepared` writes the directory atomically.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +42,7 @@ from pipeline.data.readers import (
     read_xtreme_pair_tsv,
     read_xtreme_tagging_tsv,
 )
+from pipeline.data.readers.translate_train import TRANSLATED_TSV_NAME, read_translate_train_tsv
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import read_json
 from pipeline.records import SPLITS, TLP
@@ -55,6 +62,11 @@ DATASET_TASKS: dict[str, str] = {
     "marc": "sa",
     "sentipers": "sa",
     "sentiraama": "sa",
+    # XTREME translate-train: machine-translated English train sets, train split only
+    "xnli_translate_train": "nli",
+    "pawsx_translate_train": "pa",
+    "squad_translate_train": "qa",
+    "tydiqa_translate_train": "qa",
 }
 DATASETS: tuple[str, ...] = (*DATASET_TASKS, "synthetic")
 LAYOUTS: tuple[str, ...] = ("original", "xtreme")
@@ -68,8 +80,94 @@ XTREME_DATASETS: tuple[str, ...] = (
     "mlqa",
     "xquad",
     "tydiqa",
+    "xnli_translate_train",
+    "pawsx_translate_train",
+    "squad_translate_train",
+    "tydiqa_translate_train",
 )
 SYNTHETIC_MANIFEST = "synthetic.json"
+
+
+@dataclass(frozen=True)
+class TranslateTrain:
+    """One XTREME translate-train dataset: where its files are and what they hold.
+
+    XTREME's download_data.sh does not fetch translations, so the `xtreme` layout is the
+    convention of putting them in `translate-train/` beside the task's XTREME files
+    (`download/<task>/translate-train/`); XTREME's own classification processors read XNLI and
+    PAWS-X translations from `processor_dir` instead, which is accepted too.
+    """
+
+    bucket: str  # folder of gs://xtreme_translations: <bucket>/translate-train/<file>
+    task_dir: str  # task folder of XTREME's download/ (xtreme layout)
+    name: re.Pattern[str]  # file name, language (the `en-<lang>` target) in group `lang`
+    pattern: str  # the file name for messages and notes
+    source: str  # what was machine-translated
+    eval_datasets: tuple[str, ...]  # where the dev/test splits of these TLPs come from
+    processor_dir: str | None = None  # `<task_dir>/<processor_dir>/` of XTREME's processors
+
+    def dirs(self, raw: Path, layout: str) -> list[Path]:
+        """Candidate folders, most specific first; the first holding such files is read."""
+        tt = "translate-train"
+        if layout == "original":  # flat (pipeline download), or a mirror of the bucket
+            return [raw, raw / self.bucket / tt, raw / tt]
+        extra = [self.processor_dir] if self.processor_dir else []
+        return [
+            *(raw / self.task_dir / d for d in (tt, *extra)),  # raw = XTREME's download/
+            *(raw / d for d in (tt, *extra)),  # raw = download/<task_dir>/
+            raw,  # raw = the translate-train folder itself (or the flat download)
+        ]
+
+    def note(self) -> dict[str, Any]:
+        return {
+            "machine_translated": True,
+            "source": self.source,
+            "published_as": f"gs://xtreme_translations/{self.bucket}/translate-train/"
+            f"{self.pattern}",
+            "language": "the <lang> of en-<lang> in the file name (the translation target)",
+            "splits": "train only; dev/test of these TLPs come from "
+            + ", ".join(self.eval_datasets),
+            "eval_datasets": list(self.eval_datasets),
+        }
+
+
+#: dataset -> its translate-train files (all train split; see TranslateTrain)
+TRANSLATE_TRAIN: dict[str, TranslateTrain] = {
+    "xnli_translate_train": TranslateTrain(
+        bucket="XNLI",
+        task_dir="xnli",
+        name=TRANSLATED_TSV_NAME,
+        pattern="en-<lang>-translated.tsv",
+        source="MultiNLI train (English), translated by the XTREME authors",
+        eval_datasets=("xnli",),
+        processor_dir="XNLI-Translated",
+    ),
+    "pawsx_translate_train": TranslateTrain(
+        bucket="PAWSX",
+        task_dir="pawsx",
+        name=TRANSLATED_TSV_NAME,
+        pattern="en-<lang>-translated.tsv",
+        source="PAWS train (English), translated by the XTREME authors",
+        eval_datasets=("pawsx",),
+        processor_dir="translated",
+    ),
+    "squad_translate_train": TranslateTrain(
+        bucket="SQuAD",
+        task_dir="squad",
+        name=re.compile(r"^squad\.translate\.train\.en-(?P<lang>[^./]+)\.json$"),
+        pattern="squad.translate.train.en-<lang>.json",
+        source="SQuAD v1.1 train, translated by the XTREME authors (answer spans re-located)",
+        eval_datasets=("xquad", "mlqa"),
+    ),
+    "tydiqa_translate_train": TranslateTrain(
+        bucket="TyDiQA-GoldP",
+        task_dir="tydiqa",
+        name=re.compile(r"^tydiqa\.translate\.train\.en-(?P<lang>[^./]+)\.json$"),
+        pattern="tydiqa.translate.train.en-<lang>.json",
+        source="TyDiQA-GoldP English train, translated by the XTREME authors",
+        eval_datasets=("tydiqa",),
+    ),
+}
 
 #: how publisher split names map to ours, per dataset and layout (written into the summary)
 SPLIT_NOTES: dict[tuple[str, str], dict[str, str]] = {
@@ -155,6 +253,40 @@ SPLIT_NOTES: dict[tuple[str, str], dict[str, str]] = {
         "dev": "tydiqa/tydiqa-goldp-v1.1-dev/tydiqa.goldp.<lang>.dev.json (XTREME's TyDiQA "
         "test set; its answers are blanked, so these questions are skipped)",
     },
+    # translate-train: train only (machine-translated English train); dev/test: eval datasets
+    ("xnli_translate_train", "original"): {
+        "train": "en-<lang>-translated.tsv (gs://xtreme_translations/XNLI/translate-train/; "
+        "MultiNLI train machine-translated; dev/test come from xnli)",
+    },
+    ("pawsx_translate_train", "original"): {
+        "train": "en-<lang>-translated.tsv (gs://xtreme_translations/PAWSX/translate-train/; "
+        "PAWS train machine-translated; dev/test come from pawsx)",
+    },
+    ("squad_translate_train", "original"): {
+        "train": "squad.translate.train.en-<lang>.json (gs://xtreme_translations/SQuAD/"
+        "translate-train/; SQuAD v1.1 train machine-translated; dev/test come from xquad/mlqa)",
+    },
+    ("tydiqa_translate_train", "original"): {
+        "train": "tydiqa.translate.train.en-<lang>.json (gs://xtreme_translations/TyDiQA-GoldP/"
+        "translate-train/; TyDiQA-GoldP English train machine-translated; dev/test come from "
+        "tydiqa; repeated ids made unique, see dedup_ids)",
+    },
+    ("xnli_translate_train", "xtreme"): {
+        "train": "xnli/translate-train/en-<lang>-translated.tsv (or xnli/XNLI-Translated/, "
+        "where XTREME's processors read it; dev/test come from xnli)",
+    },
+    ("pawsx_translate_train", "xtreme"): {
+        "train": "pawsx/translate-train/en-<lang>-translated.tsv (or pawsx/translated/, where "
+        "XTREME's processors read it; dev/test come from pawsx)",
+    },
+    ("squad_translate_train", "xtreme"): {
+        "train": "squad/translate-train/squad.translate.train.en-<lang>.json (dev/test come "
+        "from xquad/mlqa)",
+    },
+    ("tydiqa_translate_train", "xtreme"): {
+        "train": "tydiqa/translate-train/tydiqa.translate.train.en-<lang>.json (dev/test come "
+        "from tydiqa; repeated ids made unique, see dedup_ids)",
+    },
 }
 
 #: SentiPers / Sentiraama defaults; `<raw>/format.json` may override any key (see TableFormat)
@@ -228,11 +360,13 @@ class _Collector:
                     self.counters["dedup_ids"] += n
 
     def notes(self) -> dict[str, Any]:
+        tt = TRANSLATE_TRAIN.get(self.dataset)
         return {
             "task": self.task,
             "layout": self.layout,
             "splits": SPLIT_NOTES.get((self.dataset, self.layout), {}),
             "files": {s: sorted(self.files[s]) for s in SPLITS if s in self.files},
+            **({"translate_train": tt.note()} if tt else {}),
             **dict(sorted(self.counters.items())),
         }
 
@@ -490,6 +624,37 @@ def _table(c: _Collector) -> None:
         raise _nothing(c.raw, "{train,dev,test}.tsv or .csv (and optionally format.json)")
 
 
+# --------------------------------------------------------------------------- translate-train
+
+
+def _translate_train(c: _Collector) -> None:
+    """XTREME translate-train files of one dataset, either layout: all `train`, one language
+    per file (`en-<lang>` in the name). QA files go through the SQuAD reader (which makes
+    TyDiQA's repeated ids unique), XNLI/PAWS-X through the translate-train TSV reader."""
+    spec = TRANSLATE_TRAIN[c.dataset]
+    candidates = spec.dirs(c.raw, c.layout)
+    files: list[Path] = []
+    for d in candidates:
+        if d.is_dir():
+            files = sorted(f for f in d.iterdir() if f.is_file() and spec.name.match(f.name))
+        if files:
+            break
+    if not files:
+        where = ", ".join(f"{c._rel(d)}/" for d in candidates)
+        raise _nothing(c.raw, f"{spec.pattern} in one of {where} ({c.layout} layout)")
+    for f in files:
+        m = spec.name.match(f.name)
+        assert m
+        lang = m["lang"]
+        if not c.want(lang):
+            continue
+        if c.task == "qa":
+            res = read_squad_json(f, lang)
+        else:
+            res = read_translate_train_tsv(f, c.task, lang)
+        c.add(res, "train", f)
+
+
 # --------------------------------------------------------------------------- xtreme layout
 
 _XTREME_TSV = re.compile(r"^(?P<split>train|dev|test)-(?P<lang>[^.]+)\.tsv$")
@@ -566,6 +731,7 @@ _COLLECT: dict[tuple[str, str], Callable[[_Collector], None]] = {
     ("mlqa", "xtreme"): _mlqa,
     ("xquad", "xtreme"): _xquad,
     ("tydiqa", "xtreme"): _tydiqa_xtreme,
+    **{(ds, layout): _translate_train for ds in TRANSLATE_TRAIN for layout in LAYOUTS},
 }
 
 

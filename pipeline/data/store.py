@@ -116,10 +116,19 @@ def load_labels(prepared: str | Path) -> dict[str, dict[str, list[str]]]:
     return read_json(Path(prepared) / "labels.json")
 
 
-def locate(tlp: TLP, prepared_dirs: Sequence[str | Path]) -> Path:
-    """The first prepared dataset directory that holds `tlp`."""
+def locate(tlp: TLP, prepared_dirs: Sequence[str | Path], split: str | None = None) -> Path:
+    """The first prepared dataset directory that holds `tlp` (with its `split`, when given).
+
+    A TLP's splits may live in different datasets: XTREME's translate-train data gives qa/de its
+    train split, MLQA its dev/test. With `split`, each split is found in the first directory that
+    has it; without, the first directory holding the TLP at all is returned.
+    """
+    if split is not None and split not in SPLITS:
+        raise PipelineError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
     for d in prepared_dirs:
-        if tlp in prepared_tlps(d):
+        splits = prepared_tlps(d).get(tlp)
+        if splits is not None and (split is None or split in splits):
             return Path(d)
     where = ", ".join(str(d) for d in prepared_dirs)
-    raise PipelineError(f"TLP {tlp} is in no prepared dataset ({where})")
+    what = f"TLP {tlp}" if split is None else f"TLP {tlp} split {split}"
+    raise PipelineError(f"{what} is in no prepared dataset ({where})")
