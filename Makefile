@@ -2,8 +2,9 @@
 # make test   — the test suite (this is what .ci/run calls)
 # make check  — fast static checks: ruff, snakemake --lint, dvc.yaml freshness
 #
-# PyTorch: by default the CPU build of torch==2.13.0 (a local wheel if pip finds one, else the
-# PyTorch CPU index), so no CUDA wheels are downloaded. GPU users choose their build, e.g.
+# PyTorch: by default the CPU build of torch==2.13.0 (a wheel pip finds locally, e.g. in its
+# find-links, else the PyTorch CPU index), so no CUDA wheels are downloaded; torch's own
+# dependencies then come from the package index with the project's. GPU users choose their build, e.g.
 #   make demo TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 PYTHON ?= python3
 VENV ?= .venv
@@ -27,8 +28,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 ifeq ($(TORCH_INDEX_URL),)
-	$(BIN)/python -m pip install --quiet --no-index "$(TORCH_SPEC)" 2>/dev/null \
-	  || $(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet --no-index --no-deps "$(TORCH_SPEC)" 2>/dev/null \
+	  || $(BIN)/python -m pip install --quiet --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple "$(TORCH_SPEC)"
 else
 	$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX_URL) "$(TORCH_SPEC)"
 endif

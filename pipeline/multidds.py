@@ -87,7 +87,7 @@ def labelled_tensors(split: SplitData) -> dict[str, torch.Tensor]:
     if not isinstance(task, ExtractiveQA):
         raise PipelineError(f"{split.tlp} {split.split}: no label columns {missing} for a loss")
     offsets = np.asarray(split.features["offset_mapping"], dtype=np.int64)
-    answers = {r["id"]: r["answers"] for r in split.records}
+    answers = dict(zip(split.records["id"], split.records["answers"], strict=True))
     start_char = np.full(len(offsets), -1, dtype=np.int64)
     end_char = np.full(len(offsets), -1, dtype=np.int64)
     for i, ex in enumerate(split.features["example_id"]):

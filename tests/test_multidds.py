@@ -15,7 +15,7 @@ from pipeline.methods.reptile import Reptile
 from pipeline.methods.seq_reptile import SequentialReptile
 from pipeline.multidds import MultiDDS, Rewards, labelled_tensors, resolve_dev
 from pipeline.records import TLP
-from pipeline.sampling import temperature_probs
+from pipeline.sampling import CategoricalSampler, temperature_from_exponent, temperature_probs
 from tests.meta_helpers import (
     SETTINGS,
     TLPS3,
@@ -43,6 +43,24 @@ def test_method_starts_sampling_at_q(cls):
     method = cls(ctx, {**ctx.params, "temperature": 1.0, "sampler": "multidds"})
     assert method.sampling.sampler.probs == pytest.approx([0.1, 0.3, 0.6], abs=1e-12)
     assert method.sampling.dds.probs() == pytest.approx([0.1, 0.3, 0.6], abs=1e-12)
+
+
+def test_exponent_q_is_inverse_temperature():
+    assert temperature_from_exponent(0.2) == pytest.approx(5.0)
+    assert math.isinf(temperature_from_exponent(0.0))
+    sizes = [10, 30, 60]
+    n = np.asarray(sizes, dtype=float) ** 0.2  # Lee et al.: p ∝ N^q
+    assert temperature_probs(sizes, temperature_from_exponent(0.2)) == pytest.approx(n / n.sum())
+
+
+def test_set_probs_keeps_the_generator_stream():
+    a, b = CategoricalSampler([0.5, 0.5], seed=1), CategoricalSampler([0.5, 0.5], seed=1)
+    a.set_probs([0.5, 0.5])
+    assert [a.draw() for _ in range(30)] == [b.draw() for _ in range(30)]
+    a.set_probs([1.0, 0.0])
+    assert {a.draw() for _ in range(30)} == {0}
+    with pytest.raises(ValueError):
+        a.set_probs([0.7, 0.7])
 
 
 def test_reinforce_step_by_hand():
