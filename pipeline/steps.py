@@ -128,8 +128,8 @@ def score_run(params: Sequence[str], run_id: str, predictions: str, out: str) ->
     run = get_run(cfg, run_id)
     scores: dict[str, dict[str, Any]] = {}
     for tlp in run.eval_tlps:
-        where = locate(tlp, section_paths(cfg))
         for split in ("dev", "test"):
+            where = locate(tlp, section_paths(cfg), split)
             gold = list(load_split(where, tlp, split))
             preds = read_json(Path(predictions) / f"{tlp.slug}.{split}.json")
             m = score(tlp.task, tlp.lang, gold, preds, style=style_for(tlp.task, where.name))

@@ -21,7 +21,16 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from demo_summary import stage_times  # noqa: E402
 
-COPY = ["Snakefile", "rules", "envs", "pipeline", "profiles", "configs", "params.yaml", "pyproject.toml"]
+COPY = [
+    "Snakefile",
+    "rules",
+    "envs",
+    "pipeline",
+    "profiles",
+    "configs",
+    "params.yaml",
+    "pyproject.toml",
+]
 
 
 def main() -> None:

@@ -37,7 +37,13 @@ def files(tmp_path):
     return [
         score_file(tmp_path, "stl.nli.l0", "stl", {"nli/l0": (70, 60)}),
         score_file(tmp_path, "stl.ner.l0", "stl", {"ner/l0": (80, 81)}),
-        score_file(tmp_path, "mtl", "mtl", {"nli/l0": (72, 58), "ner/l0": (79, 90), "ner/l9": (50, 40)}, ["ner/l9"]),
+        score_file(
+            tmp_path,
+            "mtl",
+            "mtl",
+            {"nli/l0": (72, 58), "ner/l0": (79, 90), "ner/l9": (50, 40)},
+            ["ner/l9"],
+        ),
         # rep_t1 is better on nli dev but worse on nli test: the table must follow dev
         score_file(tmp_path, "rep_t1.ft.nli.l0", "rep_t1", {"nli/l0": (75, 61)}),
         score_file(tmp_path, "rep_t5.ft.nli.l0", "rep_t5", {"nli/l0": (74, 70)}),
@@ -91,7 +97,14 @@ def test_write_report_outputs(tmp_path):
     assert (out / "plots/train_loss/mtl.csv").read_text() == "step,loss\n1,2.0\n2,1.5\n"
     assert (out / "plots/dev_score/mtl.csv").read_text() == "step,dev_mean\n2,40.0\n"
     assert "| mtl |" in res["summary"]
-    for name in ("test.md", "dev.md", "zero_shot.md", "paper_table2.md", "paper_table3.md", "paper_table4.md"):
+    for name in (
+        "test.md",
+        "dev.md",
+        "zero_shot.md",
+        "paper_table2.md",
+        "paper_table3.md",
+        "paper_table4.md",
+    ):
         assert (out / "tables" / name).exists()
 
 

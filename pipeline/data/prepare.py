@@ -156,7 +156,7 @@ TRANSLATE_TRAIN: dict[str, TranslateTrain] = {
         task_dir="squad",
         name=re.compile(r"^squad\.translate\.train\.en-(?P<lang>[^./]+)\.json$"),
         pattern="squad.translate.train.en-<lang>.json",
-        source="SQuAD v1.1 train, translated by the XTREME authors (answer spans re-located)",
+        source="SQuAD v1.1 train, translated by the XTREME authors",
         eval_datasets=("xquad", "mlqa"),
     ),
     "tydiqa_translate_train": TranslateTrain(
