@@ -53,6 +53,8 @@ TRAINING_PROPS: dict[str, Any] = {
     "eval_every": _pos_int,
     "checkpoint_every": _pos_int,
     "max_dev_examples": {"type": ["integer", "null"], "minimum": 1},
+    # batches per TLP for the gradient-cosine diagnostic at every evaluation (0: off)
+    "grad_cosine_batches": _nonneg_int,
 }
 
 #: a TLP selection: "all", "task:<task>", "lang:<lang>", or an explicit list of TLPs
@@ -113,7 +115,10 @@ _MULTIDDS = _default(
             "dev": _default(
                 {
                     "type": "string",
-                    "pattern": r"^(all|task:[a-z]+|lang:[A-Za-z0-9_-]+|[a-z]+/[A-Za-z0-9_-]+)$",
+                    # fixed D_dev, or per-model: `target` (one model per target TLP, D_dev = it,
+                    # §4.3 (a)/(b)), `each-lang` / `each-task` (one model per language / task of
+                    # the pool, D_dev = its Lang-/Task-Limited dev set, §4.3 (c)/(d))
+                    "pattern": r"^(all|target|each-lang|each-task|task:[a-z]+|lang:[A-Za-z0-9_-]+|[a-z]+/[A-Za-z0-9_-]+)$",
                 },
                 "all",
             ),
@@ -257,7 +262,8 @@ _TOP_SCHEMA = _obj(
             "type": "object",
             "minProperties": 1,
             "propertyNames": _name,
-            "additionalProperties": {"type": "object"},
+            # null removes an experiment inherited from params.yaml (in a preset)
+            "additionalProperties": {"type": ["object", "null"]},
         },
         "finetune": _obj(
             {
@@ -386,7 +392,9 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
             tlps.append(TLP.parse(t))
         except PipelineError as e:
             raise ConfigError(f"{where}: tlps.{i}: {e}") from None
-    for name, exp in cfg["experiments"].items():
+    if not active_experiments(cfg):
+        raise ConfigError(f"{where}: experiments: every experiment is null; expected at least one")
+    for name, exp in active_experiments(cfg).items():
         method = exp.get("method")
         if method not in METHOD_PROPS:
             raise ConfigError(
@@ -407,6 +415,11 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Runs: what the DAG trains
+
+
+def active_experiments(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Experiments not switched off with `null` (presets use it to drop the default ones)."""
+    return {k: v for k, v in cfg["experiments"].items() if v is not None}
 
 
 def select_tlps(cfg: Mapping[str, Any], selection: Any, where: str = "tlps") -> list[TLP]:
@@ -481,6 +494,36 @@ def _groups(cfg: Mapping[str, Any], selection: Any) -> list[tuple[str | None, li
     return [(None, tlps)]
 
 
+def _models(
+    cfg: Mapping[str, Any], name: str, exp: Mapping[str, Any], params: dict, selection: Any
+) -> list[tuple[str, list[TLP], list[TLP], tuple[TLP, ...], dict]]:
+    """(run id, training TLPs, target TLPs, zero-shot TLPs, params) per model an experiment trains.
+
+    A MultiDDS D_dev of `target` / `each-lang` / `each-task` trains one model per target TLP /
+    language / task (Tarunesh et al. §4.3 (a)-(d)); its targets are the TLPs it is selected for.
+    """
+    out = []
+    dev = exp.get("multidds", {}).get("dev") if exp.get("sampler") == "multidds" else None
+    for suffix, tlps in _groups(cfg, selection):
+        rid = f"{name}.{suffix}" if suffix else name
+        zs = tuple(_zero_shot(cfg, tlps, selection))
+        if dev not in ("target", "each-lang", "each-task"):
+            out.append((rid, tlps, tlps, zs, params))
+            continue
+        if dev == "target":
+            per = [(t.slug, str(t), [t]) for t in tlps]
+        else:
+            kind = "lang" if dev == "each-lang" else "task"
+            keys = dict.fromkeys(getattr(t, kind) for t in tlps)
+            per = [(k, f"{kind}:{k}", [t for t in tlps if getattr(t, kind) == k]) for k in keys]
+        for sfx, dev_spec, targets in per:
+            p = {**params, "multidds": {**exp.get("multidds", {}), "dev": dev_spec}}
+            # zero-shot only for models whose D_dev is a whole task (mDDS-Task, as Table 3)
+            tz = tuple(z for z in zs if dev == "each-task" and z.task == targets[0].task)
+            out.append((f"{rid}.{sfx}", tlps, targets, tz, p))
+    return out
+
+
 def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
     """Every run of every experiment, in a stable order.
 
@@ -490,7 +533,7 @@ def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
     meta run itself is then evaluated only zero-shot.
     """
     runs: list[Run] = []
-    for name, exp in cfg["experiments"].items():
+    for name, exp in active_experiments(cfg).items():
         params = {**cfg["training"], "seed": cfg["seed"], **exp}
         selection = exp.get("tlps", "all")
         if exp["method"] in PER_TLP_METHODS:
@@ -498,14 +541,12 @@ def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
                 runs.append(Run(f"{name}.{t.slug}", name, exp["method"], (t,), (t,), params))
             continue
         finetune = exp.get("finetune", exp["method"] in META_METHODS)
-        for suffix, tlps in _groups(cfg, selection):
-            rid = f"{name}.{suffix}" if suffix else name
-            zs = tuple(_zero_shot(cfg, tlps, selection))
-            evals = zs if finetune else tuple(tlps) + zs
-            runs.append(Run(rid, name, exp["method"], tuple(tlps), evals, params))
+        for rid, tlps, targets, zs, run_params in _models(cfg, name, exp, params, selection):
+            evals = zs if finetune else tuple(targets) + zs
+            runs.append(Run(rid, name, exp["method"], tuple(tlps), evals, run_params))
             if not finetune:
                 continue
-            for t in tlps:
+            for t in targets:
                 ft = finetune_setting(cfg, t.task)
                 ft_params = {
                     **cfg["training"],

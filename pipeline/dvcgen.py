@@ -189,6 +189,14 @@ def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> st
         "plots": [
             {"results/plots/train_loss": {"x": "step", "y": "loss", "template": "linear"}},
             {"results/plots/dev_score": {"x": "step", "y": "dev_mean", "template": "linear"}},
+            {
+                "results/plots/grad_cosine": {
+                    "x": "step",
+                    "y": "mean_pairwise_cosine",
+                    "template": "linear",
+                }
+            },
+            {"results/plots/multidds": {"x": "step", "y": "prob", "template": "linear"}},
         ],
     }
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import active_experiments
 from pipeline.io import atomic_write_json, atomic_write_text, read_json
 from pipeline.records import TLP
 
@@ -98,7 +99,7 @@ def paper_tables(
     (The paper picks the best τ and baseline per column without saying on which split; we pick
     on dev, and record each pick in tables/paper_choices.json.)
     """
-    exps = cfg["experiments"]
+    exps = active_experiments(cfg)
     baselines = [e for e in table if exps.get(e, {}).get("method") in ("stl", "mtl")]
     metas = [e for e in table if e not in baselines]
     mtls = [e for e in baselines if exps[e]["method"] == "mtl"]
@@ -155,15 +156,31 @@ def _csv(rows: list[dict[str, Any]], fields: list[str]) -> str:
 
 
 def write_curves(run_dirs: Sequence[Path], out: Path) -> None:
+    """Per run: loss and dev curves; gradient cosine between TLPs (Lee et al. Figure 4); and
+    MultiDDS sampling probabilities and rewards per TLP (Tarunesh et al. Figure 3)."""
+    plots = out / "plots"
     for d in run_dirs:
         hist = read_json(d / "history.json")
-        atomic_write_text(
-            out / "plots" / "train_loss" / f"{d.name}.csv", _csv(hist, ["step", "loss"])
-        )
+        atomic_write_text(plots / "train_loss" / f"{d.name}.csv", _csv(hist, ["step", "loss"]))
         dev = [h for h in hist if "dev_mean" in h]
-        atomic_write_text(
-            out / "plots" / "dev_score" / f"{d.name}.csv", _csv(dev, ["step", "dev_mean"])
-        )
+        atomic_write_text(plots / "dev_score" / f"{d.name}.csv", _csv(dev, ["step", "dev_mean"]))
+        cos = [
+            {"step": h["step"], "mean_pairwise_cosine": h["grad_cosine"]["mean_pairwise_cosine"]}
+            for h in hist
+            if "grad_cosine" in h
+        ]
+        if cos:
+            atomic_write_text(
+                plots / "grad_cosine" / f"{d.name}.csv", _csv(cos, ["step", "mean_pairwise_cosine"])
+            )
+        probs: dict[str, list[dict[str, Any]]] = {}
+        for h in hist:
+            for tlp, pr in h.get("sampling_probs", {}).items():
+                row = {"step": h["step"], "prob": pr, "reward": h.get("rewards", {}).get(tlp, "")}
+                probs.setdefault(tlp, []).append(row)
+        for tlp, rows in probs.items():
+            name = f"{d.name}.{TLP.parse(tlp).slug}.csv"
+            atomic_write_text(plots / "multidds" / name, _csv(rows, ["step", "prob", "reward"]))
 
 
 def write_report(

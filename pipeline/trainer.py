@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
+from pipeline.analysis import task_gradient_cosine
 from pipeline.checkpoint import (
     checkpoint_key,
     clear_checkpoint,
@@ -194,6 +195,15 @@ class Trainer:
                 scores = self.dev_scores()
                 entry["dev"] = {t: s["main"] for t, s in scores.items()}
                 entry["dev_mean"] = mean_main(scores)
+                if p.get("grad_cosine_batches") and len(self.run.train_tlps) > 1:
+                    # Sequential Reptile's Figure 4: mean pairwise cosine of per-TLP gradients
+                    entry["grad_cosine"] = task_gradient_cosine(
+                        self.model,
+                        self.ctx,
+                        list(self.run.train_tlps),
+                        n_batches=p["grad_cosine_batches"],
+                        seed=p["seed"],
+                    )
                 if entry["dev_mean"] > best["score"]:
                     best = {
                         "score": entry["dev_mean"],
