@@ -24,12 +24,8 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from seqeval.metrics import f1_score as _seq_f1
-from seqeval.metrics import precision_score as _seq_precision
-from seqeval.metrics import recall_score as _seq_recall
-from seqeval.scheme import IOB2
-from sklearn.metrics import f1_score as _sk_f1
-
+# seqeval and scikit-learn are imported where they are used: importing them costs ~1.5 s
+# (seqeval pulls in scikit-learn and SciPy), which every short pipeline step would pay.
 from pipeline.records import task_type
 
 QA_STYLES: tuple[str, ...] = ("squad", "mlqa")
@@ -212,6 +208,10 @@ def _seqeval(y_true: list[list[str]], y_pred: list[list[str]], **kw) -> tuple[fl
     expected on some inputs (UPOS tags, no entities) and silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        from seqeval.metrics import f1_score as _seq_f1
+        from seqeval.metrics import precision_score as _seq_precision
+        from seqeval.metrics import recall_score as _seq_recall
+
         p = _seq_precision(y_true, y_pred, zero_division=0, **kw)
         r = _seq_recall(y_true, y_pred, zero_division=0, **kw)
         f = _seq_f1(y_true, y_pred, zero_division=0, **kw)
@@ -241,6 +241,8 @@ def tagging_scores(
     p, r, f = _seqeval(true, pred)
     _check_iob2(true, "gold")
     _check_iob2(pred, "predicted")
+    from seqeval.scheme import IOB2
+
     ps, rs, fs = _seqeval(true, pred, mode="strict", scheme=IOB2)
     return {
         "f1": f,
@@ -313,6 +315,8 @@ def classification_scores(
     also works when a missing prediction adds a third value)."""
     out = {"accuracy": accuracy(y_true, y_pred)}
     if positive_label is not None:
+        from sklearn.metrics import f1_score as _sk_f1
+
         f = _sk_f1(
             list(y_true),
             _with_missing(y_pred),
@@ -346,6 +350,8 @@ def slot_token_macro_f1(
     if not flat_true:
         return 0.0
     labels = sorted((set(flat_true) | set(flat_pred)) - {_MISSING})
+    from sklearn.metrics import f1_score as _sk_f1
+
     f = _sk_f1(flat_true, flat_pred, labels=labels, average="macro", zero_division=0)
     return 100.0 * float(f)
 

@@ -122,3 +122,101 @@ def test_lang_limited_selection_has_no_zero_shot(cfg):
     cfg["experiments"] = {"ll": {"method": "mtl", "steps": 1, "tlps": "lang:l0"}}
     (run,) = experiment_runs(cfg)
     assert run.eval_tlps == run.train_tlps
+
+
+def _pool(cfg, exps):
+    cfg = copy.deepcopy(cfg)
+    cfg["tlps"] = ["ner/l0", "ner/l1", "pos/l0", "qa/l1"]
+    cfg["zero_shot_langs"] = ["l9"]
+    cfg["experiments"] = exps
+    validate(cfg)
+    return cfg
+
+
+def test_meta_runs_are_fine_tuned_per_tlp_and_evaluated_zero_shot(cfg):
+    cfg = _pool(cfg, {"rep": {"method": "reptile", "steps": 2, "m": 2, "k": 1}})
+    runs = {r.id: r for r in experiment_runs(cfg)}
+    meta = runs["rep"]
+    assert [str(t) for t in meta.eval_tlps] == ["ner/l9", "pos/l9", "qa/l9"]  # zero-shot only
+    ft = runs["rep.ft.ner.l1"]
+    assert ft.method == "finetune" and ft.init == "rep" and ft.train_tlps == (TLP("ner", "l1"),)
+    assert ft.params["epochs"] == cfg["finetune"]["default"]["epochs"]
+    assert runs["rep.ft.qa.l1"].params["lrs"] == cfg["finetune"]["tasks"]["qa"]["lrs"]
+    assert len([r for r in runs.values() if r.method == "finetune"]) == 4
+
+
+def test_each_task_and_each_lang_train_one_model_per_group(cfg):
+    cfg = _pool(
+        cfg,
+        {
+            "mt": {"method": "mtl", "steps": 1, "tlps": "each-task"},
+            "ml": {"method": "mtl", "steps": 1, "tlps": "each-lang"},
+        },
+    )
+    runs = {r.id: r for r in experiment_runs(cfg)}
+    assert runs["mt.ner"].train_tlps == (TLP("ner", "l0"), TLP("ner", "l1"))
+    assert TLP("ner", "l9") in runs["mt.ner"].eval_tlps  # language-agnostic: zero-shot
+    assert runs["ml.l0"].train_tlps == (TLP("ner", "l0"), TLP("pos", "l0"))
+    assert runs["ml.l0"].eval_tlps == runs["ml.l0"].train_tlps  # language-specific: none
+
+
+def test_multidds_dev_target_and_each_task_expand(cfg):
+    cfg = _pool(
+        cfg,
+        {
+            "a": {
+                "method": "reptile",
+                "steps": 1,
+                "tlps": "each-lang",
+                "sampler": "multidds",
+                "multidds": {"dev": "target"},
+            },
+            "d": {
+                "method": "reptile",
+                "steps": 1,
+                "sampler": "multidds",
+                "multidds": {"dev": "each-task"},
+            },
+        },
+    )
+    runs = {r.id: r for r in experiment_runs(cfg)}
+    a = runs["a.l0.pos.l0"]  # setting (a): Lang-Limited train, D_dev = the target TLP
+    assert (
+        a.train_tlps == (TLP("ner", "l0"), TLP("pos", "l0"))
+        and a.params["multidds"]["dev"] == "pos/l0"
+    )
+    assert "a.l0.pos.l0.ft.pos.l0" in runs and "a.l0.pos.l0.ft.ner.l0" not in runs
+    d = runs["d.ner"]  # setting (d): All TLPs train, D_dev = Task-Limited dev
+    assert len(d.train_tlps) == 4 and d.params["multidds"]["dev"] == "task:ner"
+    assert d.eval_tlps == (TLP("ner", "l9"),)
+    assert {r for r in runs if r.startswith("d.ner.ft.")} == {"d.ner.ft.ner.l0", "d.ner.ft.ner.l1"}
+
+
+def test_null_experiment_in_a_preset_removes_it(cfg, tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("experiments:\n  stl: null\n")
+    merged = load_params([REPO / "params.yaml", preset])
+    assert all(r.experiment != "stl" for r in experiment_runs(merged))
+    preset.write_text(
+        "experiments:\n  " + "\n  ".join(f"{e}: null" for e in cfg["experiments"]) + "\n"
+    )
+    with pytest.raises(ConfigError, match="every experiment is null"):
+        load_params([REPO / "params.yaml", preset])
+
+
+def test_steps_or_epochs(cfg):
+    bad = copy.deepcopy(cfg)
+    bad["experiments"]["mtl"]["epochs"] = 2
+    with pytest.raises(ConfigError, match="exactly one of steps, epochs"):
+        validate(bad)
+
+
+def test_tarunesh_preset_is_valid_and_complete():
+    cfg = load_params([REPO / "params.yaml", REPO / "configs/tarunesh2021.yaml"])
+    assert len(cfg["tlps"]) == 24
+    runs = experiment_runs(cfg)
+    exps = {r.experiment for r in runs}
+    assert {"stl", "mtl"}.isdisjoint(exps)
+    assert {f"rep_all_t{t}" for t in ("1", "2", "5", "inf")} <= exps
+    m = next(r for r in runs if r.id == "rep_all_t1").params
+    assert (m.get("m", 8), m.get("k", 3), m.get("beta", 1.0), m["lr"]) == (8, 3, 1.0, 3e-5)
