@@ -43,7 +43,7 @@ demo: install
 	python scripts/demo_summary.py
 
 test: install
-	python -m pytest -n 2 $(PYTEST_ARGS)
+	python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 check: install
 	ruff check .

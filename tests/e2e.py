@@ -34,6 +34,13 @@ TINY = {
     "experiments": {
         "stl": {"method": "stl", "steps": 4},
         "mtl": {"method": "mtl", "steps": 8, "temperature": 2.0},
+        "reptile": {"method": "reptile", "steps": 2, "m": 2, "k": 2},  # + fine-tuning per TLP
+        "reptile_mdds": None,
+        "seq_reptile": None,
+    },
+    "finetune": {
+        "default": {"epochs": 1, "lrs": [1.0e-3]},
+        "tasks": {"qa": {"epochs": 1, "lrs": [1.0e-3, 3.0e-4]}},
     },
 }
 

@@ -53,7 +53,8 @@ def test_repro_runs_every_stage_and_writes_metrics(repo):
     assert {"generate", "prepare@synthetic", "tokenizer", "pretrain", "train@mtl", "report"} <= ran
     assert "train@stl.ner.l0" in ran
     metrics = json.loads((proj / "results/metrics.json").read_text())
-    assert set(metrics["experiments"]) == {"stl", "mtl"}
+    assert set(metrics["experiments"]) == {"stl", "mtl", "reptile"}
+    assert "finetune@reptile.ft.ner.l0" in ran
 
 
 def test_second_repro_is_a_no_op(repo):
@@ -76,7 +77,7 @@ def test_exp_run_reruns_only_what_reads_the_param(repo):
     out = dvc(proj, "exp", "run", "-n", "longer-mtl", "-S", "experiments.mtl.steps=12")
     ran = stages_run(out.stdout)
     assert "train@mtl" in ran and "report" in ran
-    assert not any(s.startswith("train@stl") for s in ran), ran
+    assert not any(s.startswith(("train@stl", "train@reptile", "finetune@")) for s in ran), ran
     assert "pretrain" not in ran and "generate" not in ran
     table = dvc(proj, "exp", "show", "--md").stdout
     assert "longer-mtl" in table

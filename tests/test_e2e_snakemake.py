@@ -26,7 +26,7 @@ def project(tmp_path_factory):
 def test_full_dag_produces_metrics_tables_and_plots(project):
     metrics = json.loads((project / "results/metrics.json").read_text())
     exps = metrics["experiments"]
-    assert set(exps) == {"stl", "mtl"}
+    assert set(exps) == {"stl", "mtl", "reptile"}
     assert set(exps["stl"]["test"]) == {"nli/l0", "ner/l0", "qa/l1"}
     for exp in exps.values():
         assert all(0 <= v <= 100 for v in exp["test"].values())
@@ -39,6 +39,19 @@ def test_full_dag_produces_metrics_tables_and_plots(project):
     assert (project / "logs/train/mtl.log").exists()
     summary = json.loads((project / "models/runs/mtl/summary.json").read_text())
     assert summary["best_step"] in (4, 8)
+    # the meta run is fine-tuned per TLP (QA with two learning rates, chosen on dev)
+    ft = json.loads((project / "models/runs/reptile.ft.qa.l1/summary.json").read_text())
+    assert ft["finetune"]["init"] == "reptile" and len(ft["finetune"]["candidates"]) == 2
+    assert set(exps["reptile"]["test"]) == {"nli/l0", "ner/l0", "qa/l1"}
+    assert (project / "results/tables/paper_table2.md").exists()
+    assert (project / "results/plots/grad_cosine/mtl.csv").exists()
+
+
+def test_same_params_and_seed_give_the_same_numbers(project, tmp_path):
+    again = make_project(tmp_path / "again")
+    snakemake(again)
+    for f in ("results/metrics.json", "results/tables/test.md", "models/runs/mtl/history.json"):
+        assert (again / f).read_text() == (project / f).read_text(), f
 
 
 def test_second_run_does_nothing(project):
@@ -57,7 +70,8 @@ def test_params_change_reruns_only_readers(project):
     params["training"]["lr"] = 0.002  # every run reads the shared training defaults
     write_params(project, params)
     jobs = dry_run_jobs(project)
-    assert jobs.get("train") == 4 and "pretrain" not in jobs and "prepare" not in jobs, jobs
+    assert jobs.get("train") == 5 and jobs.get("finetune") == 3, jobs
+    assert "pretrain" not in jobs and "prepare" not in jobs, jobs
     params["training"]["lr"] = yaml.safe_load((project / "params.yaml").read_text())["training"][
         "lr"
     ]

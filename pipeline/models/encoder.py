@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-from tokenizers.trainers import WordPieceTrainer
 from tqdm.auto import tqdm
 from transformers import (
     AutoTokenizer,
@@ -35,6 +34,7 @@ from pipeline.checkpoint import (
 )
 from pipeline.config import fingerprint
 from pipeline.io import atomic_dir
+from pipeline.models.wordpiece import learn_vocab
 from pipeline.optim import make_optimizer, make_scheduler
 
 log = logging.getLogger(__name__)
@@ -45,18 +45,20 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 def train_tokenizer(
     texts: Iterable[str], vocab_size: int, min_frequency: int, out: str | Path
 ) -> BertTokenizerFast:
-    """Train a cased BERT WordPiece tokenizer and save it (atomically) with save_pretrained."""
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    trainer = WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=SPECIAL_TOKENS,
-        show_progress=False,
+    """Learn a cased BERT WordPiece vocabulary (deterministically) and save the tokenizer
+    (atomically) with save_pretrained."""
+    normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = (
+        w
+        for text in texts
+        for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
     )
-    tok.train_from_iterator(texts, trainer=trainer)
+    vocab = learn_vocab(words, vocab_size, min_frequency, SPECIAL_TOKENS)
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
+    tok.decoder = decoders.WordPiece()
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
