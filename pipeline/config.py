@@ -139,7 +139,8 @@ _META = {
 #: method name -> its own keys (on top of the common ones)
 METHOD_PROPS: dict[str, dict[str, Any]] = {
     "stl": {},
-    "mtl": {**_SAMPLING},
+    # `mixing: concat` = concatenate and shuffle (each TLP's batches once per epoch)
+    "mtl": {**_SAMPLING, "mixing": _default({"enum": ["sample", "concat"]}, "sample")},
     # Parallel Reptile over TLPs (Tarunesh et al. 2021, Algorithm 1); `steps` counts meta-steps
     "reptile": {
         **_META,
@@ -176,6 +177,14 @@ def method_params(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """`params` over the method's defaults; nested objects (multidds) are merged key by key."""
     return deep_merge(method_defaults(method), params)
 
+
+_FEATURE_PROPS = {
+    "max_length": {"type": "integer", "minimum": 8},
+    "doc_stride": _pos_int,
+    "max_query_length": _pos_int,
+    "max_answer_length": _pos_int,
+    "n_best": _pos_int,
+}
 
 _TOP_SCHEMA = _obj(
     {
@@ -247,11 +256,13 @@ _TOP_SCHEMA = _obj(
         ),
         "features": _obj(
             {
-                "max_length": {"type": "integer", "minimum": 8},
-                "doc_stride": _pos_int,
-                "max_query_length": _pos_int,
-                "max_answer_length": _pos_int,
-                "n_best": _pos_int,
+                **_FEATURE_PROPS,
+                # per-task overrides, e.g. {qa: {max_length: 384}}
+                "tasks": {
+                    "type": "object",
+                    "propertyNames": {"enum": sorted(TASK_TYPES)},
+                    "additionalProperties": _obj(_FEATURE_PROPS),
+                },
             },
             ["max_length", "doc_stride", "max_query_length", "max_answer_length", "n_best"],
         ),

@@ -10,7 +10,7 @@ import torch
 from pipeline.features import SplitData
 from pipeline.metrics import main_metric
 from pipeline.scoring import score, style_for
-from pipeline.tasks import FeatureSettings, for_task
+from pipeline.tasks import for_task
 
 
 @torch.no_grad()
@@ -34,25 +34,24 @@ def predict(
     model: torch.nn.Module,
     data: SplitData,
     labels: dict[str, list[str]],
-    settings: FeatureSettings,
     batch_size: int,
     device: torch.device,
 ) -> dict[str, Any]:
     """{record id: prediction} in the task's prediction format."""
     outputs = model_outputs(model, data, batch_size, device)
-    return for_task(data.tlp.task).decode(data.records, data.features, outputs, labels, settings)
+    decode = for_task(data.tlp.task).decode
+    return decode(data.records, data.features, outputs, labels, data.settings)
 
 
 def evaluate(
     model: torch.nn.Module,
     data: SplitData,
     labels: dict[str, list[str]],
-    settings: FeatureSettings,
     batch_size: int,
     device: torch.device,
 ) -> dict[str, float]:
     """Predict and score; adds `main` (the task's model-selection metric)."""
-    preds = predict(model, data, labels, settings, batch_size, device)
+    preds = predict(model, data, labels, batch_size, device)
     metrics = score(
         data.tlp.task,
         data.tlp.lang,

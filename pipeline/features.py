@@ -18,7 +18,7 @@ import torch
 from pipeline.data.store import load_labels, load_split, locate
 from pipeline.io import atomic_dir
 from pipeline.records import TLP
-from pipeline.tasks import FeatureSettings, for_task
+from pipeline.tasks import FeatureSettings, TaskFeatureSettings, for_task
 from pipeline.tasks.common import column_array, feature_cache_key
 
 FEATURE_CACHE = Path("data/features")
@@ -45,6 +45,7 @@ class SplitData:
     records: datasets.Dataset
     features: datasets.Dataset
     tensors: dict[str, torch.Tensor]
+    settings: FeatureSettings  # what the features were made with (decoding needs the same)
 
     def __len__(self) -> int:
         return len(self.features)
@@ -56,7 +57,7 @@ def load_split_data(
     prepared_dirs: Sequence[str | Path],
     tokenizer: Any,
     labels: dict[str, dict[str, list[str]]],
-    settings: FeatureSettings,
+    settings: FeatureSettings | TaskFeatureSettings,
     train: bool,
     max_examples: int | None = None,
     cache_dir: str | Path | None = FEATURE_CACHE,
@@ -67,6 +68,8 @@ def load_split_data(
     if max_examples is not None and len(records) > max_examples:
         records = records.select(range(max_examples))
     task = for_task(tlp.task)
+    if isinstance(settings, TaskFeatureSettings):
+        settings = settings.for_task(tlp.task)
     key = feature_cache_key(tokenizer, settings, tlp.task, labels[tlp.task], train)
     cached = None
     if cache_dir is not None:
@@ -80,4 +83,4 @@ def load_split_data(
                 features.save_to_disk(str(tmp))
     cols = task.model_columns(train)
     tensors = {c: torch.from_numpy(column_array(features, c)).long() for c in cols}
-    return SplitData(tlp, split, where, records, features, tensors)
+    return SplitData(tlp, split, where, records, features, tensors, settings)

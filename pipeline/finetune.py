@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.checkpoint import clear_checkpoint
 from pipeline.config import Run, fingerprint
 from pipeline.io import atomic_dir, atomic_write_json, read_json
-from pipeline.tasks import FeatureSettings
+from pipeline.tasks import FeatureSettings, TaskFeatureSettings
 from pipeline.trainer import Trainer
 
 
@@ -24,7 +24,7 @@ def finetune(
     run: Run,
     encoder: str,
     prepared_dirs: list[Path],
-    settings: FeatureSettings,
+    settings: FeatureSettings | TaskFeatureSettings,
     init_model: Path,
     out: str | Path,
     checkpoints: str | Path,

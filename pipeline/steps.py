@@ -27,9 +27,10 @@ def encoder_path(cfg: dict[str, Any]) -> str:
 
 
 def feature_settings(cfg: dict[str, Any]) -> Any:
-    from pipeline.tasks import FeatureSettings
+    """Per-task feature settings (`features:` with optional `features.tasks` overrides)."""
+    from pipeline.tasks import TaskFeatureSettings
 
-    return FeatureSettings(**cfg["features"])
+    return TaskFeatureSettings.from_config(cfg["features"])
 
 
 def generate(params: Sequence[str], out: str) -> dict[str, Any]:
@@ -112,7 +113,7 @@ def predict(params: Sequence[str], run_id: str, model: str, out: str) -> dict[st
                 data = load_split_data(
                     tlp, split, section_paths(cfg), tok, mt.labels, settings, train=False
                 )
-                preds = predict_split(mt, data, mt.labels[tlp.task], settings, 64, device)
+                preds = predict_split(mt, data, mt.labels[tlp.task], 64, device)
                 atomic_write_json(tmp / f"{tlp.slug}.{split}.json", preds)
                 counts[f"{tlp}:{split}"] = len(preds)
     return counts

@@ -35,7 +35,7 @@ from pipeline.methods import get_method
 from pipeline.models.multitask import MultiTaskModel
 from pipeline.optim import make_optimizer, make_scheduler
 from pipeline.records import TLP
-from pipeline.tasks import FeatureSettings
+from pipeline.tasks import FeatureSettings, TaskFeatureSettings
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Trainer:
         run: Run,
         encoder: str | Path,
         prepared_dirs: list[Path],
-        settings: FeatureSettings,
+        settings: FeatureSettings | TaskFeatureSettings,
         checkpoint_dir: str | Path,
         device: torch.device | None = None,
         init_model: str | Path | None = None,
@@ -131,7 +131,7 @@ class Trainer:
         self.key = fingerprint(
             {
                 "run": run.to_json(),
-                "settings": vars(settings),
+                "settings": repr(settings),
                 "encoder": path_fingerprint(init_model or encoder),
                 "data": [path_fingerprint(Path(d) / "summary.json") for d in prepared_dirs],
             }
@@ -141,7 +141,7 @@ class Trainer:
 
     def dev_scores(self) -> dict[str, dict[str, float]]:
         return {
-            str(t): evaluate(self.model, d, self.labels[t.task], self.settings, 64, self.device)
+            str(t): evaluate(self.model, d, self.labels[t.task], 64, self.device)
             for t, d in self.dev_data.items()
         }
 

@@ -70,7 +70,7 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def toy_split(tlp: TLP, tensors: dict[str, torch.Tensor], split: str = "train") -> SplitData:
     n = len(next(iter(tensors.values())))
-    return SplitData(tlp, split, Path("."), None, list(range(n)), tensors)  # type: ignore[arg-type]
+    return SplitData(tlp, split, Path("."), None, list(range(n)), tensors, FeatureSettings())  # type: ignore[arg-type]
 
 
 def toy_context(

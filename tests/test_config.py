@@ -220,3 +220,16 @@ def test_tarunesh_preset_is_valid_and_complete():
     assert {f"rep_all_t{t}" for t in ("1", "2", "5", "inf")} <= exps
     m = next(r for r in runs if r.id == "rep_all_t1").params
     assert (m.get("m", 8), m.get("k", 3), m.get("beta", 1.0), m["lr"]) == (8, 3, 1.0, 3e-5)
+
+
+def test_per_task_feature_settings():
+    from pipeline.steps import feature_settings
+
+    cfg = load_params([REPO / "params.yaml", REPO / "configs/tarunesh2021.yaml"])
+    fs = feature_settings(cfg)
+    assert fs.for_task("qa").max_length == 384 and fs.for_task("qa").doc_stride == 128
+    assert fs.for_task("ner").max_length == 128
+    bad = copy.deepcopy(cfg)
+    bad["features"]["tasks"] = {"qa": {"max_len": 3}}
+    with pytest.raises(ConfigError, match="features.tasks.qa.max_len: unknown key"):
+        validate(bad)

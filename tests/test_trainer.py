@@ -146,3 +146,38 @@ def test_finished_run_clears_its_checkpoint(tiny_world, tmp_path):
     run = make_run("stl", ["ner/l0"], steps=4, checkpoint_every=2)
     trainer(tiny_world, run, tmp_path / "ckpt").fit(tmp_path / "out")
     assert not (tmp_path / "ckpt").exists() and (tmp_path / "out" / "summary.json").exists()
+
+
+def test_mtl_concat_visits_every_batch_once_per_epoch(tiny_world, tmp_path):
+    run = make_run("mtl", ["nli/l0", "ner/l0", "qa/l1"], mixing="concat", epochs=2)
+    del run.params["steps"]
+    t = trainer(tiny_world, run, tmp_path / "ckpt")
+    per_epoch = {str(x): s.batches_per_epoch() for x, s in t.ctx.streams.items()}
+    assert t.total_steps == 2 * sum(per_epoch.values())
+    drawn = [t.method.step()["tlps"][0] for _ in range(sum(per_epoch.values()))]
+    assert {x: drawn.count(x) for x in per_epoch} == per_epoch  # each TLP's batches once
+    assert drawn != sorted(drawn)  # interleaved, not one dataset after another
+    assert t.method.options() == {"mixing": "concat"}
+
+
+def test_mtl_concat_resumes_exactly(tiny_world, tmp_path):
+    run = make_run("mtl", ["nli/l0", "ner/l0"], mixing="concat", steps=7, checkpoint_every=2)
+    full = trainer(tiny_world, run, tmp_path / "a")
+    full.fit(tmp_path / "oa")
+    killed = trainer(tiny_world, run, tmp_path / "b")
+    step = killed.method.step
+    calls = {"n": 0}
+
+    def dying_step():
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise Killed
+        return step()
+
+    killed.method.step = dying_step
+    with pytest.raises(Killed):
+        killed.fit(tmp_path / "ob")
+    resumed = trainer(tiny_world, run, tmp_path / "b")
+    resumed.fit(tmp_path / "ob")
+    a, b = weights(full.model), weights(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)

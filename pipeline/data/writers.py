@@ -16,31 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.data.readers import xnli as readers_xnli
 from pipeline.errors import DataError
 from pipeline.io import atomic_write_text
 
 #: XNLI 1.0 `xnli.{dev,test}.tsv` header, in file order (19 columns).
-XNLI_COLUMNS: tuple[str, ...] = (
-    "language",
-    "gold_label",
-    "sentence1_binary_parse",
-    "sentence2_binary_parse",
-    "sentence1_parse",
-    "sentence2_parse",
-    "sentence1",
-    "sentence2",
-    "promptID",
-    "pairID",
-    "genre",
-    "label1",
-    "label2",
-    "label3",
-    "label4",
-    "label5",
-    "sentence1_tokenized",
-    "sentence2_tokenized",
-    "match",
-)
+# the real 19-column header, shared with the reader
+XNLI_COLUMNS = readers_xnli.XNLI_COLUMNS
 #: XNLI-MT 1.0 `multinli.train.<lang>.tsv` header.
 XNLI_MT_COLUMNS: tuple[str, ...] = ("premise", "hypo", "label")
 #: PAWS-X `x-final/<lang>/*.tsv` header.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pipeline.records import task_type
-from pipeline.tasks.base import FeatureSettings, TaskType
+from pipeline.tasks.base import FeatureSettings, TaskFeatureSettings, TaskType
 
-__all__ = ["FeatureSettings", "TaskType", "get_task_type", "for_task"]
+__all__ = ["FeatureSettings", "TaskFeatureSettings", "TaskType", "get_task_type", "for_task"]
 
 
 def get_task_type(name: str) -> TaskType:

@@ -26,6 +26,27 @@ class FeatureSettings:
     n_best: int = 20  # QA decoding: start/end candidates considered
 
 
+@dataclass(frozen=True)
+class TaskFeatureSettings:
+    """Feature settings per task: a default and per-task overrides (e.g. QA at 384 tokens and
+    the other tasks at 128, as XTREME and Tarunesh et al. Appendix A)."""
+
+    default: FeatureSettings
+    tasks: tuple[tuple[str, FeatureSettings], ...] = ()
+
+    @classmethod
+    def from_config(cls, features: dict) -> TaskFeatureSettings:
+        base = {k: v for k, v in features.items() if k != "tasks"}
+        per = features.get("tasks", {}) or {}
+        return cls(
+            FeatureSettings(**base),
+            tuple(sorted((t, FeatureSettings(**{**base, **o})) for t, o in per.items())),
+        )
+
+    def for_task(self, task: str) -> FeatureSettings:
+        return dict(self.tasks).get(task, self.default)
+
+
 class TaskType(Protocol):
     """What the engine needs from a task type.
 

@@ -16,21 +16,19 @@ from pipeline.tasks.base import FeatureSettings
 from pipeline.tasks.common import (
     ENCODER_COLUMNS,
     Batch,
+    BatchedTask,
     FirstTokenHead,
     LabelIndex,
-    check_tokenizer,
     encoder_call_kwargs,
     encoder_columns,
     encoder_features,
-    feature_cache_key,
     inventory,
     masked_cross_entropy,
     output_array,
-    run_featurizer,
 )
 
 
-class _Classification:
+class _Classification(BatchedTask):
     """Shared by pair and single: only the text fields differ."""
 
     name: str = ""
@@ -56,27 +54,12 @@ class _Classification:
         out["example_id"] = list(batch["id"])
         return out
 
-    def featurize(
-        self,
-        records: datasets.Dataset,
-        tokenizer: Any,
-        labels: dict[str, list[str]],
-        settings: FeatureSettings,
-        train: bool,
-    ) -> datasets.Dataset:
-        check_tokenizer(tokenizer)
-        features = {
+    def feature_schema(self, settings: FeatureSettings, train: bool) -> dict[str, Any]:
+        return {
             **encoder_features(settings),
             "labels": datasets.Value("int64"),
             "example_id": datasets.Value("string"),
         }
-        key = feature_cache_key(tokenizer, settings, self.name, labels, train)
-        return run_featurizer(
-            records,
-            lambda b: self.encode_batch(b, tokenizer, labels, settings, train),
-            features,
-            key,
-        )
 
     def model_columns(self, train: bool) -> list[str]:
         return [*ENCODER_COLUMNS, "labels"]

@@ -358,3 +358,36 @@ def masked_cross_entropy(
     total = F.cross_entropy(flat_logits, flat_labels, ignore_index=ignore_index, reduction="sum")
     count = (flat_labels != ignore_index).sum().clamp(min=1)
     return total / count
+
+
+class BatchedTask:
+    """The `featurize` every task type shares: check, cache key, one batched `Dataset.map`.
+
+    A task type provides `name`, `feature_schema(settings, train)` (the output columns) and
+    `encode_batch(batch, tokenizer, labels, settings, train)`; `check` may add checks.
+    """
+
+    name: str
+
+    def feature_schema(self, settings: Any, train: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def check(self, tokenizer: Any, settings: Any) -> None:
+        check_tokenizer(tokenizer)
+
+    def featurize(
+        self,
+        records: datasets.Dataset,
+        tokenizer: Any,
+        labels: dict[str, list[str]],
+        settings: Any,
+        train: bool,
+    ) -> datasets.Dataset:
+        self.check(tokenizer, settings)
+        key = feature_cache_key(tokenizer, settings, self.name, labels, train)
+        return run_featurizer(
+            records,
+            lambda b: self.encode_batch(b, tokenizer, labels, settings, train),
+            self.feature_schema(settings, train),
+            key,
+        )

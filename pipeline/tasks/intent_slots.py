@@ -19,18 +19,16 @@ from pipeline.tasks.base import FeatureSettings
 from pipeline.tasks.common import (
     ENCODER_COLUMNS,
     Batch,
+    BatchedTask,
     LabelIndex,
     align_word_labels,
-    check_tokenizer,
     decode_tags_by_record,
     encode_words,
     encoder_features,
-    feature_cache_key,
     int_seq,
     inventory,
     masked_cross_entropy,
     output_array,
-    run_featurizer,
     word_coverage,
 )
 
@@ -55,7 +53,7 @@ class JointHead(nn.Module):
         return {"intent_logits": self.intent(h[:, 0]), "slot_logits": self.slots(h)}
 
 
-class IntentSlots:
+class IntentSlots(BatchedTask):
     name = "intent_slots"
 
     def encode_batch(
@@ -80,29 +78,14 @@ class IntentSlots:
         out["example_id"] = list(ids)
         return out
 
-    def featurize(
-        self,
-        records: datasets.Dataset,
-        tokenizer: Any,
-        labels: dict[str, list[str]],
-        settings: FeatureSettings,
-        train: bool,
-    ) -> datasets.Dataset:
-        check_tokenizer(tokenizer)
-        features = {
+    def feature_schema(self, settings: FeatureSettings, train: bool) -> dict[str, Any]:
+        return {
             **encoder_features(settings),
             "intent_labels": datasets.Value("int64"),
             "labels": int_seq(settings.max_length),
             "word_ids": int_seq(settings.max_length),
             "example_id": datasets.Value("string"),
         }
-        key = feature_cache_key(tokenizer, settings, self.name, labels, train)
-        return run_featurizer(
-            records,
-            lambda b: self.encode_batch(b, tokenizer, labels, settings, train),
-            features,
-            key,
-        )
 
     def word_coverage(self, records: datasets.Dataset, features: datasets.Dataset) -> dict:
         """{"words", "truncated", "no_subtoken"}: see `common.word_coverage`."""

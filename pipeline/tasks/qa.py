@@ -22,16 +22,15 @@ from pipeline.tasks.base import FeatureSettings
 from pipeline.tasks.common import (
     ENCODER_COLUMNS,
     Batch,
+    BatchedTask,
     check_tokenizer,
     column_array,
     encoder_call_kwargs,
     encoder_columns,
     encoder_features,
-    feature_cache_key,
     int_seq,
     masked_cross_entropy,
     output_array,
-    run_featurizer,
 )
 
 #: offset pair of tokens outside the context (Arrow needs one type, so not None)
@@ -155,7 +154,7 @@ class QAHead(nn.Module):
         return {"start_logits": start.contiguous(), "end_logits": end.contiguous()}
 
 
-class ExtractiveQA:
+class ExtractiveQA(BatchedTask):
     name = "qa"
 
     def encode_batch(
@@ -201,16 +200,11 @@ class ExtractiveQA:
             out["offset_mapping"] = np.where(ctx[:, :, None], offsets, NO_OFFSET)
         return out
 
-    def featurize(
-        self,
-        records: datasets.Dataset,
-        tokenizer: Any,
-        labels: dict[str, list[str]],
-        settings: FeatureSettings,
-        train: bool,
-    ) -> datasets.Dataset:
+    def check(self, tokenizer: Any, settings: FeatureSettings) -> None:
         check_tokenizer(tokenizer)
         check_settings(tokenizer, settings)
+
+    def feature_schema(self, settings: FeatureSettings, train: bool) -> dict[str, Any]:
         features: dict[str, Any] = {**encoder_features(settings)}
         if train:
             features["start_positions"] = datasets.Value("int64")
@@ -218,13 +212,7 @@ class ExtractiveQA:
         else:
             features["offset_mapping"] = datasets.List(int_seq(2), length=settings.max_length)
         features["example_id"] = datasets.Value("string")
-        key = feature_cache_key(tokenizer, settings, self.name, labels, train)
-        return run_featurizer(
-            records,
-            lambda b: self.encode_batch(b, tokenizer, labels, settings, train),
-            features,
-            key,
-        )
+        return features
 
     def model_columns(self, train: bool) -> list[str]:
         return (
