@@ -1,10 +1,17 @@
 """Featurization throughput: batched fast path vs per-example tokenization, same data, same run.
 
-    python scripts/bench_featurize.py [--n-qa 2000] [--n-tagging 5000] [--repeats 3]
-        [--n-slow-qa 400] [--n-slow-tagging 2500] [--json OUT]
+    python scripts/bench_featurize.py [--real DIR | --synthetic] [--n-qa 2000] [--n-tagging 5000]
+        [--repeats 3] [--n-slow-qa 400] [--n-slow-tagging 2500] [--vocab-size 8000] [--json OUT]
 
-Data and a WordPiece tokenizer (8k vocabulary) are generated here from a seed, so it runs offline.
-Four measurements per task, in examples per second (best of --repeats):
+Data: real published dev files read with the project's own readers (`--real DIR`; the default
+when `../shared/realdata` exists beside the repository): QA = MLQA v1 dev
+(`mlqa/MLQA_V1/dev/dev-context-{en,es,de,zh}-question-*.json`), tagging = PAN-X dev in XTREME
+layout (`panx/xtreme-format/dev-{en,es,hi}.tsv`). Records are interleaved across languages, so
+the first --n-* (and the first --n-slow-*) records mix all of them; the label inventory is the
+tags found. `--synthetic` (or no real folder) generates short ASCII pseudo-word text from --seed
+instead. Either way a WordPiece tokenizer (--vocab-size) is trained here on that text (all of the
+files read, for real data), and the fast and slow tokenizers share its vocabulary, so it runs
+offline. Four measurements per task, in examples per second (best of --repeats):
 
 * batched: `task.featurize` (Dataset.map, 1000 records per tokenizer call);
 * reference-style (the issue's target comparison): per-example featurization as the XTREME
@@ -13,7 +20,10 @@ Four measurements per task, in examples per second (best of --repeats):
   same vocabulary. Written here from that description; it runs on the first --n-slow-* records only
   (it is slow) and its rate is scaled to examples per second. Its features are compared with the
   batched path's for the same records. It leaves out work the reference also did (max-context
-  flags, p_mask, answer-span improvement), so its cost is a lower bound on theirs;
+  flags, p_mask, answer-span improvement), so its cost is a lower bound on theirs. Without
+  span improvement its answers cover whole whitespace words, so on real text (punctuation next
+  to answers, Chinese without spaces) some start/end positions differ from the batched path's
+  character-exact ones; the differing columns are counted;
 * per-example: the same featurizer code called with one record at a time (one tokenizer call per
   example in a Python loop), collected into a Dataset; its output is checked equal to batched;
 * bare loop: only the fast tokenizer's calls of a per-example path (no labels, no Dataset): a
@@ -52,12 +62,16 @@ from tokenizers import (  # noqa: E402
 )
 from transformers import BertTokenizerLegacy, PreTrainedTokenizerFast  # noqa: E402
 
+from pipeline.data.readers import read_squad_json, read_xtreme_tagging_tsv  # noqa: E402
 from pipeline.tasks import FeatureSettings, get_task_type  # noqa: E402
 from pipeline.tasks.qa import truncate_questions  # noqa: E402
 
 QA_SETTINGS = FeatureSettings(max_length=384, doc_stride=128, max_query_length=64)
 TAG_SETTINGS = FeatureSettings(max_length=128)
 TAGS = ["B-LOC", "B-ORG", "B-PER", "I-LOC", "I-ORG", "I-PER", "O"]
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+MLQA_LANGS = ("en", "es", "de", "zh")
+PANX_LANGS = ("en", "es", "hi")
 
 
 def make_lexicon(rng: random.Random, n: int = 20000) -> list[str]:
@@ -133,6 +147,72 @@ def tagging_records(rng: random.Random, words: Callable[[int], list[str]], n: in
             {"id": f"t{i}", "lang": "xx", "tokens": words(k), "tags": rng.choices(TAGS, k=k)}
         )
     return rows
+
+
+class BenchData:
+    """Records of both tasks, the tokenizer's training text and a line saying where they came from."""
+
+    def __init__(self, qa: list[dict], tagging: list[dict], texts: list[str], source: str):
+        self.qa, self.tagging, self.texts, self.source = qa, tagging, texts, source
+
+
+def synthetic_data(seed: int, n_qa: int, n_tagging: int) -> BenchData:
+    rng = random.Random(seed)
+    words = sampler(rng, make_lexicon(rng))
+    texts = [" ".join(words(30)) for _ in range(20000)]
+    qa, tagging = qa_records(rng, words, n_qa), tagging_records(rng, words, n_tagging)
+    return BenchData(qa, tagging, texts, f"synthetic ASCII pseudo-words (seed {seed})")
+
+
+def interleave(groups: list[list[dict]], n: int) -> list[dict]:
+    """Round-robin over the groups until n records (or all): every prefix mixes the groups."""
+    out: list[dict] = []
+    for i in range(max(map(len, groups), default=0)):
+        out.extend(g[i] for g in groups if i < len(g))
+    return out[:n]
+
+
+def count_langs(rows: list[dict]) -> str:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["lang"]] = counts.get(r["lang"], 0) + 1
+    return " ".join(f"{k} {v}" for k, v in counts.items())
+
+
+def real_data(root: Path, n_qa: int, n_tagging: int) -> BenchData:
+    """MLQA dev and PAN-X dev (XTREME layout) through the project's readers."""
+    qa_groups: list[list[dict]] = []
+    for lang in MLQA_LANGS:
+        paths = sorted(
+            (root / "mlqa" / "MLQA_V1" / "dev").glob(f"dev-context-{lang}-question-*.json")
+        )
+        if not paths:
+            raise SystemExit(f"{root}/mlqa/MLQA_V1/dev: no dev-context-{lang}-question-*.json")
+        group = []
+        for path in paths:
+            for rec in read_squad_json(path, lang).records:
+                # MLQA ids repeat across languages; the reference check matches features by id.
+                group.append({**rec, "id": f"{path.stem}/{rec['id']}"})
+        qa_groups.append(group)
+    tag_groups = []
+    for lang in PANX_LANGS:
+        path = root / "panx" / "xtreme-format" / f"dev-{lang}.tsv"
+        tag_groups.append(read_xtreme_tagging_tsv(path, lang).records)
+    qa, tagging = interleave(qa_groups, n_qa), interleave(tag_groups, n_tagging)
+    for name, rows in (("qa", qa), ("tagging", tagging)):
+        if len({r["id"] for r in rows}) != len(rows):
+            raise SystemExit(f"{name}: record ids are not unique")
+    contexts = dict.fromkeys(r["context"] for g in qa_groups for r in g)  # once per paragraph
+    texts = [*contexts, *(r["question"] for g in qa_groups for r in g)]
+    texts += [" ".join(r["tokens"]) for g in tag_groups for r in g]
+    n_read = sum(map(len, qa_groups)), sum(map(len, tag_groups))
+    source = (
+        f"real files under {root}: qa = MLQA v1 dev, {len(qa)} of {n_read[0]} questions "
+        f"({count_langs(qa)}); tagging = PAN-X dev (XTREME layout), {len(tagging)} of "
+        f"{n_read[1]} sentences ({count_langs(tagging)}); tokenizer trained on all "
+        f"{len(texts)} texts read"
+    )
+    return BenchData(qa, tagging, texts, source)
 
 
 class TimedTokenizer:
@@ -221,7 +301,10 @@ def make_slow_tokenizer(fast: PreTrainedTokenizerFast, workdir: Path) -> BertTok
         raise SystemExit("fast tokenizer vocabulary ids are not 0..V-1")
     path = workdir / "vocab.txt"
     path.write_text("".join(t + "\n" for t in by_id), encoding="utf-8")
-    return BertTokenizerLegacy(str(path), do_lower_case=True, strip_accents=None)
+    slow = BertTokenizerLegacy(str(path), do_lower_case=True, strip_accents=None)
+    if slow.vocab != vocab:
+        raise SystemExit("slow tokenizer vocabulary differs from the fast tokenizer's")
+    return slow
 
 
 def pad_feature(tok, tokens: list[str], type_ids: list[int], max_length: int) -> dict:
@@ -328,12 +411,15 @@ def compare_features(ref: list[dict], fast: datasets.Dataset, n_records: int) ->
         a["example_id"] == b["example_id"] and all(a[c] == b[c] for c in cols)
         for a, b in zip(ref, fast_rows)
     )
+    # Per column, so a mismatch says what differs (e.g. answer positions: no span improvement).
+    differing = {c: sum(a[c] != b[c] for a, b in zip(ref, fast_rows)) for c in cols}
     return {
         "records": n_records,
         "reference_features": len(ref),
         "batched_features": len(fast_rows),
         "identical_features": same,
         "compared_columns": cols,
+        "differing_by_column": {c: n for c, n in differing.items() if n},
     }
 
 
@@ -416,6 +502,9 @@ def print_table(results: list[dict]) -> None:
             f"{chk['batched_features']} batched, {chk['identical_features']} identical "
             f"({'/'.join(chk['compared_columns'])})"
         )
+        if chk["differing_by_column"]:
+            diff = ", ".join(f"{c} {n}" for c, n in chk["differing_by_column"].items())
+            print(f"{'':8} features differing, by column: {diff}")
         if r["task"] == "qa":
             print(
                 f"{'':8} (windows if doc_stride were the step between windows, as in the old "
@@ -433,34 +522,46 @@ def print_table(results: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument(
+        "--real",
+        type=Path,
+        metavar="DIR",
+        help=f"real-data folder (default: {REALDATA} when it exists)",
+    )
+    src.add_argument("--synthetic", action="store_true", help="generated text instead")
     ap.add_argument("--n-qa", type=int, default=2000)
     ap.add_argument("--n-tagging", type=int, default=5000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--n-slow-qa", type=int, default=400, help="records for the slow baseline")
     ap.add_argument("--n-slow-tagging", type=int, default=2500)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--vocab-size", type=int, default=8000)
+    ap.add_argument("--seed", type=int, default=0, help="synthetic data only")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args(argv)
 
     datasets.disable_progress_bars()
-    rng = random.Random(args.seed)
-    words = sampler(rng, make_lexicon(rng))
-    tokenizer = make_tokenizer([" ".join(words(30)) for _ in range(20000)])
-    qa_rows = qa_records(rng, words, args.n_qa)
-    tag_rows = tagging_records(rng, words, args.n_tagging)
+    real = args.real or (None if args.synthetic or not REALDATA.is_dir() else REALDATA)
+    if real is None:
+        data = synthetic_data(args.seed, args.n_qa, args.n_tagging)
+        tags = TAGS
+    else:
+        data = real_data(real, args.n_qa, args.n_tagging)
+        tags = sorted({t for r in data.tagging for t in r["tags"]})
+    tokenizer = make_tokenizer(data.texts, args.vocab_size)
 
     with tempfile.TemporaryDirectory() as tmp:
         slow_tok = make_slow_tokenizer(tokenizer, Path(tmp))
     results = [
         bench(
-            "qa", "qa", qa_rows, tokenizer, {}, QA_SETTINGS, args.repeats, slow_tok, args.n_slow_qa
+            "qa", "qa", data.qa, tokenizer, {}, QA_SETTINGS, args.repeats, slow_tok, args.n_slow_qa
         ),
         bench(
             "tagging",
             "tagging",
-            tag_rows,
+            data.tagging,
             tokenizer,
-            {"tags": TAGS},
+            {"tags": tags},
             TAG_SETTINGS,
             args.repeats,
             slow_tok,
@@ -468,14 +569,16 @@ def main(argv: list[str] | None = None) -> None:
         ),
     ]
     env = {
+        "data": data.source,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "tokenizers_parallelism": os.environ.get("TOKENIZERS_PARALLELISM", "(unset: on)"),
         "loadavg_1min": os.getloadavg()[0],
     }
+    print(f"data: {data.source}")
     print(
         f"cpus={env['cpus']} loadavg={env['loadavg_1min']:.1f} vocab={tokenizer.vocab_size}  "
-        f"qa: {QA_SETTINGS}  tagging: max_length={TAG_SETTINGS.max_length}"
+        f"qa: {QA_SETTINGS}  tagging: max_length={TAG_SETTINGS.max_length} tags={len(tags)}"
     )
     print_table(results)
     if args.json:
