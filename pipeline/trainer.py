@@ -69,10 +69,8 @@ class Trainer:
     ) -> None:
         self.run = run
         self.p = run.params
-        self.settings = settings
         self.checkpoint_dir = Path(checkpoint_dir)
         self.device = device or pick_device()
-        self.prepared_dirs = prepared_dirs
         torch.manual_seed(self.p["seed"])
         self.labels = merged_labels(prepared_dirs)
         if init_model is not None:  # continue from a trained multi-task model (fine-tuning)
