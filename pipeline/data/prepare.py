@@ -483,16 +483,36 @@ def _panx(c: _Collector) -> None:
 _UD_NAME = re.compile(r"^(?P<lang>[^_]+)_(?P<tb>[^-]+)-ud-(?P<split>train|dev|test)\.conllu$")
 
 
-def _udpos(c: _Collector) -> None:
-    files = sorted({*c.raw.glob("*.conllu"), *c.raw.glob("*/*.conllu")})
+def _named_files(
+    c: _Collector,
+    glob: str,
+    pattern: re.Pattern[str],
+    layout: str,
+    name: str,
+    read: Callable[[Path, str], Any],
+) -> None:
+    """Read every `glob` file in the folder or one level down; language and split come from
+    the file name (`pattern` groups `lang`, `split`)."""
+    files = sorted({*c.raw.glob(glob), *c.raw.glob(f"*/{glob}")})
     if not files:
-        raise _nothing(c.raw, "UD_<Name>/<code>_<treebank>-ud-{train,dev,test}.conllu")
+        raise _nothing(c.raw, layout)
     for f in files:
-        m = _UD_NAME.match(f.name)
+        m = pattern.match(f.name)
         if not m:
-            raise DataError(f"{f}: expected a file named <code>_<treebank>-ud-<split>.conllu")
+            raise DataError(f"{f}: expected a file named {name}")
         if c.want(m["lang"]):
-            c.add(read_conllu(f, m["lang"]), m["split"], f)
+            c.add(read(f, m["lang"]), m["split"], f)
+
+
+def _udpos(c: _Collector) -> None:
+    _named_files(
+        c,
+        "*.conllu",
+        _UD_NAME,
+        "UD_<Name>/<code>_<treebank>-ud-{train,dev,test}.conllu",
+        "<code>_<treebank>-ud-<split>.conllu",
+        read_conllu,
+    )
 
 
 def _squad_files(c: _Collector, root: Path) -> None:
@@ -586,15 +606,14 @@ _MARC_NAME = re.compile(r"^dataset_(?P<lang>[^_]+)_(?P<split>train|dev|test)\.js
 
 
 def _marc(c: _Collector) -> None:
-    files = sorted({*c.raw.glob("dataset_*_*.json"), *c.raw.glob("*/dataset_*_*.json")})
-    if not files:
-        raise _nothing(c.raw, "dataset_<lang>_{train,dev,test}.json (flat or in <split>/)")
-    for f in files:
-        m = _MARC_NAME.match(f.name)
-        if not m:
-            raise DataError(f"{f}: expected a file named dataset_<lang>_<train|dev|test>.json")
-        if c.want(m["lang"]):
-            c.add(read_marc_jsonl(f, m["lang"]), m["split"], f)
+    _named_files(
+        c,
+        "dataset_*_*.json",
+        _MARC_NAME,
+        "dataset_<lang>_{train,dev,test}.json (flat or in <split>/)",
+        "dataset_<lang>_<train|dev|test>.json",
+        read_marc_jsonl,
+    )
 
 
 def _table(c: _Collector) -> None:
