@@ -7,6 +7,7 @@ so a change of any of them never reuses a stale cache.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from pipeline.tasks import FeatureSettings, TaskFeatureSettings, for_task
 from pipeline.tasks.common import column_array, feature_cache_key
 
 FEATURE_CACHE = Path("data/features")
+log = logging.getLogger(__name__)
 
 
 def merged_labels(prepared_dirs: Sequence[str | Path]) -> dict[str, dict[str, list[str]]]:
@@ -78,6 +80,18 @@ def load_split_data(
         features = datasets.load_from_disk(str(cached))
     else:
         features = task.featurize(records, tokenizer, labels[tlp.task], settings, train)
+        coverage = getattr(task, "word_coverage", None)  # word-level tasks: truncation report
+        if coverage is not None:
+            cov = coverage(records, features)
+            if cov["truncated"]:
+                log.warning(
+                    "%s %s: %d of %d words cut off by max_length %d (predicted as the fallback tag)",
+                    tlp,
+                    split,
+                    cov["truncated"],
+                    cov["words"],
+                    settings.max_length,
+                )
         if cached is not None:
             with atomic_dir(cached) as tmp:
                 features.save_to_disk(str(tmp))
