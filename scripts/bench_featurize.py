@@ -53,16 +53,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import datasets  # noqa: E402
 from tokenizers import (  # noqa: E402
     Tokenizer,
-    decoders,
     models,
     normalizers,
     pre_tokenizers,
-    processors,
     trainers,
 )
 from transformers import BertTokenizerLegacy, PreTrainedTokenizerFast  # noqa: E402
 
 from pipeline.data.readers import read_squad_json, read_xtreme_tagging_tsv  # noqa: E402
+from pipeline.models.encoder import SPECIAL_TOKENS, finish_bert_tokenizer
 from pipeline.tasks import FeatureSettings, get_task_type  # noqa: E402
 from pipeline.tasks.qa import truncate_questions  # noqa: E402
 
@@ -96,25 +95,10 @@ def make_tokenizer(texts: list[str], vocab_size: int = 8000) -> PreTrainedTokeni
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok.train_from_iterator(
-        texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+        texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
     )
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
+    return finish_bert_tokenizer(tok, lowercase=True)
 
 
 def qa_records(rng: random.Random, words: Callable[[int], list[str]], n: int) -> list[dict]:

@@ -10,16 +10,15 @@ import pytest
 import torch
 from tokenizers import (
     Tokenizer,
-    decoders,
     models,
     normalizers,
     pre_tokenizers,
-    processors,
     trainers,
 )
 from transformers import PreTrainedTokenizerFast
 
 from pipeline.errors import DataError, PipelineError
+from pipeline.models.encoder import SPECIAL_TOKENS, finish_bert_tokenizer
 from pipeline.tasks import FeatureSettings, get_task_type
 from pipeline.tasks.common import (
     IGNORE_INDEX,
@@ -39,25 +38,10 @@ def make_tokenizer(vocab_size: int = 120) -> PreTrainedTokenizerFast:
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok.train_from_iterator(
-        sents, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+        sents, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
     )
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-    )
+    return finish_bert_tokenizer(tok, lowercase=True)
 
 
 @pytest.fixture(scope="module")

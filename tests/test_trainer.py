@@ -8,48 +8,7 @@ import pytest
 import torch
 
 from pipeline.config import Run
-from pipeline.records import TLP
-from pipeline.tasks import FeatureSettings
-from pipeline.trainer import Trainer
-
-SETTINGS = FeatureSettings(
-    max_length=32, doc_stride=16, max_query_length=8, max_answer_length=5, n_best=5
-)
-BASE = {
-    "seed": 3,
-    "steps": 6,
-    "batch_size": 4,
-    "lr": 1e-3,
-    "weight_decay": 0.01,
-    "warmup_steps": 2,
-    "schedule": "linear",
-    "max_grad_norm": 1.0,
-    "eval_every": 3,
-    "checkpoint_every": 2,
-    "max_dev_examples": None,
-}
-
-
-def make_run(method: str, tlps: list[str], **over) -> Run:
-    t = tuple(TLP.parse(x) for x in tlps)
-    return Run(f"{method}-test", method, method, t, t, {**BASE, "method": method, **over})
-
-
-def trainer(world, run, ckpt) -> Trainer:
-    torch.set_num_threads(1)
-    return Trainer(
-        run,
-        world["encoder"],
-        [world["prepared"]],
-        SETTINGS,
-        ckpt,
-        torch.device("cpu"),
-        cache_dir=world["root"] / "features",
-    )
-
-
-def weights(model) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+from tests.meta_helpers import make_run, trainer, weights
 
 
 def test_mtl_trains_and_writes_outputs(tiny_world, tmp_path):

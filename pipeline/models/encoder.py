@@ -42,6 +42,19 @@ log = logging.getLogger(__name__)
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def finish_bert_tokenizer(tok: Tokenizer, lowercase: bool) -> BertTokenizerFast:
+    """Add BERT's decoder and `[CLS] A [SEP] B [SEP]` template (segment ids 0/1) to a WordPiece
+    tokenizer whose vocabulary holds SPECIAL_TOKENS, and wrap it for transformers."""
+    tok.decoder = decoders.WordPiece()
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=lowercase)
+
+
 def train_tokenizer(
     texts: Iterable[str], vocab_size: int, min_frequency: int, out: str | Path
 ) -> BertTokenizerFast:
@@ -58,14 +71,7 @@ def train_tokenizer(
     tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
     tok.normalizer = normalizer
     tok.pre_tokenizer = pre_tokenizer
-    tok.decoder = decoders.WordPiece()
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
-    )
-    fast = BertTokenizerFast(tokenizer_object=tok, do_lower_case=False)
+    fast = finish_bert_tokenizer(tok, lowercase=False)
     with atomic_dir(out) as tmp:
         fast.save_pretrained(str(tmp))
     return fast
