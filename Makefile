@@ -24,7 +24,12 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install demo test check lint format dvc.yaml clean bench
 
-$(VENV)/.installed: pyproject.toml
+# The install stamp is named by the content of pyproject.toml (not its mtime), so a fresh clone
+# pointed at an existing environment (VENV=...) reinstalls only when the dependencies differ.
+PYPROJECT_SHA := $(firstword $(shell sha256sum pyproject.toml))
+STAMP := $(VENV)/.installed-$(PYPROJECT_SHA)
+
+$(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 ifeq ($(TORCH_INDEX_URL),)
@@ -34,9 +39,10 @@ else
 	$(BIN)/python -m pip install --quiet --index-url $(TORCH_INDEX_URL) "$(TORCH_SPEC)"
 endif
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed $(VENV)/.installed-*
 	touch $@
 
-install: $(VENV)/.installed
+install: $(STAMP)
 
 demo: install
 	snakemake --cores $(CORES)

@@ -41,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--layout", choices=["original", "xtreme"], default="original")
+    p.add_argument(
+        "--drop-untranslated",
+        action="store_true",
+        help="drop PAWS-X dev/test rows whose sentence is NS (default: kept, as XTREME scores them)",
+    )
+
+    p = sub.add_parser(
+        "plan", help="check that every split the runs need is prepared; record its dataset"
+    )
+    _params(p)
+    p.add_argument("--out", default=None, help="write the plan (JSON) here")
 
     p = sub.add_parser("tokenizer", help="train the WordPiece tokenizer of the tiny encoder")
     _params(p)
@@ -52,19 +63,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoints", required=True)
 
-    p = sub.add_parser("train", help="train one run of an experiment (resumes from checkpoints)")
+    p = sub.add_parser(
+        "train",
+        help="train one run (resumes from checkpoints), then predict its dev and test splits",
+    )
     _params(p)
     p.add_argument("--run", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoints", required=True)
+    p.add_argument("--predictions", default=None, help="folder for the prediction files")
+    p.add_argument("--scores", default=None, help="score file of the predictions (JSON)")
 
-    p = sub.add_parser("predict", help="predict dev and test of a run's evaluation TLPs")
+    p = sub.add_parser(
+        "predict", help="predict dev and test of a run's evaluation TLPs again (train does it)"
+    )
     _params(p)
     p.add_argument("--run", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
 
-    p = sub.add_parser("score-run", help="score a run's predictions against prepared gold")
+    p = sub.add_parser(
+        "score-run", help="score a run's predictions against prepared gold again (train does it)"
+    )
     _params(p)
     p.add_argument("--run", required=True)
     p.add_argument("--predictions", required=True)
@@ -92,6 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _dispatch(args)
+    except ModuleNotFoundError as e:  # a `python` outside the project's environment
+        if (e.name or "").partition(".")[0] == "pipeline":
+            raise
+        print(
+            f"error: {sys.executable} cannot import {e.name!r}: run the pipeline with the "
+            "project's environment (`. .venv/bin/activate`, or `make install` first)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     from pipeline import steps
 
     params = args.params if getattr(args, "params", None) else ["params.yaml"]
@@ -104,13 +138,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif c == "download":
             res = steps.download(args.dataset, args.out, args.lock)
         elif c == "prepare":
-            res = steps.prepare(args.dataset, args.raw, args.out, args.layout)
+            res = steps.prepare(
+                args.dataset, args.raw, args.out, args.layout, args.drop_untranslated
+            )
+        elif c == "plan":
+            res = steps.plan(params, args.out)
         elif c == "tokenizer":
             res = steps.tokenizer(params, args.out)
         elif c == "pretrain":
             res = steps.pretrain(params, args.tokenizer, args.out, args.checkpoints)
         elif c == "train":
-            res = steps.train(params, args.run, args.out, args.checkpoints)
+            res = steps.train(
+                params, args.run, args.out, args.checkpoints, args.predictions, args.scores
+            )
         elif c == "predict":
             res = steps.predict(params, args.run, args.model, args.out)
         elif c == "score-run":

@@ -7,6 +7,7 @@ Snakemake merges `--configfile`. Nothing else in the package reads YAML.
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 import math
@@ -19,7 +20,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from pipeline.data.store import Sources
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.metrics import metric_keys
 from pipeline.records import TASK_TYPES, TLP
 
 # ---------------------------------------------------------------------------------------------
@@ -57,6 +60,18 @@ TRAINING_PROPS: dict[str, Any] = {
     "grad_cosine_batches": _nonneg_int,
 }
 
+#: optional training keys (defaults in OPTIONAL_TRAINING_DEFAULTS)
+OPTIONAL_TRAINING_PROPS: dict[str, Any] = {
+    # which checkpoint a run keeps: the best mean dev score (`mean`), or one per task (`per-task`:
+    # the authors of Tarunesh et al. keep a best checkpoint per task and fine-tune each TLP from
+    # the one of its task)
+    "selection": {"enum": ["mean", "per-task"]},
+    # gradient-cosine diagnostic: 0 = exact (per-TLP gradients kept on the CPU), k > 0 = a
+    # count sketch of k buckets per TLP (memory k floats per TLP, for mBERT-size encoders)
+    "grad_cosine_sketch": _nonneg_int,
+}
+OPTIONAL_TRAINING_DEFAULTS: dict[str, Any] = {"selection": "mean", "grad_cosine_sketch": 0}
+
 #: a TLP selection: "all", "task:<task>", "lang:<lang>", or an explicit list of TLPs
 SELECTION = {
     "oneOf": [
@@ -68,17 +83,24 @@ SELECTION = {
     ]
 }
 
+#: seeds of the repeated runs (weights, data order, sampling, dropout); tables show mean ± sd
+_SEEDS = {"type": "array", "items": _nonneg_int, "minItems": 1, "uniqueItems": True}
+
 _COMMON_EXPERIMENT = {
     "method": {"type": "string"},
     "steps": _pos_int,  # optimizer steps (STL/MTL) or meta-steps (Reptile family) ...
     "epochs": {"type": "number", "exclusiveMinimum": 0},  # ... or passes over the selected data
     "tlps": SELECTION,
-    "seed": _nonneg_int,
+    "seeds": _SEEDS,  # repeat every run of the experiment per seed (default: top-level seeds)
     "finetune": {"type": "boolean"},  # fine-tune the result on each TLP (default: meta methods)
     "row": {"type": "string"},  # row label of the paper-shaped table (best-on-dev among equals)
     "dropout": _prob,
     **TRAINING_PROPS,
+    **OPTIONAL_TRAINING_PROPS,
 }
+
+#: how fine-tuning runs are cut into jobs (see `finetune.jobs`)
+FINETUNE_JOBS = ("per-model", "per-tlp")
 
 #: methods whose result is an initialisation, fine-tuned per TLP by default (Tarunesh et al. §4)
 META_METHODS = {"reptile", "seq_reptile"}
@@ -123,6 +145,14 @@ _MULTIDDS = _default(
                 "all",
             ),
             "reward": _default({"enum": ["cosine", "faithful"]}, "cosine"),
+            # gradients of the shared encoder only, or of all parameters (Wang et al. 2020b and
+            # the reference code; the heads of other tasks then add to the norms); default: the
+            # reward mode's own (`cosine`: encoder, `faithful`: all)
+            "reward_params": {"enum": ["encoder", "all"]},
+            # several dev TLPs: the cosine with the gradient of their mean loss, or the mean of
+            # the per-dev-TLP cosines (the reference code); default: the reward mode's own
+            # (`cosine`: mean-gradient, `faithful`: mean-cosine)
+            "dev_reduce": {"enum": ["mean-gradient", "mean-cosine"]},
         }
     ),
     {},
@@ -140,7 +170,13 @@ _META = {
 METHOD_PROPS: dict[str, dict[str, Any]] = {
     "stl": {},
     # `mixing: concat` = concatenate and shuffle (each TLP's batches once per epoch)
-    "mtl": {**_SAMPLING, "mixing": _default({"enum": ["sample", "concat"]}, "sample")},
+    # `tasks_per_step`: TLP batches per optimizer step, their losses averaged (Lee et al.'s
+    # multi-task baselines draw eight per step); 1 = one TLP per step (= Sequential Reptile, η=1)
+    "mtl": {
+        **_SAMPLING,
+        "mixing": _default({"enum": ["sample", "concat"]}, "sample"),
+        "tasks_per_step": _default(_pos_int, 1),
+    },
     # Parallel Reptile over TLPs (Tarunesh et al. 2021, Algorithm 1); `steps` counts meta-steps
     "reptile": {
         **_META,
@@ -181,34 +217,87 @@ def method_params(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
 _FEATURE_PROPS = {
     "max_length": {"type": "integer", "minimum": 8},
     "doc_stride": _pos_int,
+    # QA windows: `overlap` = doc_stride tokens shared by consecutive windows (Hugging Face),
+    # `step` = doc_stride tokens between window starts (XTREME, transformers 2.x)
+    "doc_stride_mode": {"enum": ["overlap", "step"]},
     "max_query_length": _pos_int,
     "max_answer_length": _pos_int,
     "n_best": _pos_int,
 }
 
+_LAYOUT = {"enum": ["original", "xtreme"]}
+_LANGS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+
 _TOP_SCHEMA = _obj(
     {
-        "seed": _nonneg_int,
+        "seeds": _SEEDS,
         "benchmark": _obj(
             {
                 "seed": _nonneg_int,
                 "languages": {"type": "integer", "minimum": 2},
                 "zero_shot": _nonneg_int,
                 "tasks": {"type": "array", "items": {"enum": sorted(TASK_TYPES)}, "minItems": 1},
-                "scale": {"type": "number", "exclusiveMinimum": 0},
+                "scale": {"type": "number", "exclusiveMinimum": 0},  # train sizes only
+                # dev and test examples per TLP (default: per task, >= 500 sentence-level,
+                # >= 200 tagging sentences, >= 300 QA questions; not scaled)
+                "eval_size": _pos_int,
+                # sentences of unlabelled text per language (MLM pretraining corpus)
+                "text_sentences": _pos_int,
             },
             ["seed", "languages", "zero_shot", "tasks", "scale"],
         ),
         "data": _obj(
             {
                 "datasets": {"type": "array", "items": _name, "minItems": 1},
-                "layout": {"enum": ["original", "xtreme"]},
+                # one layout for all, or per dataset ({xnli: original, panx: xtreme})
+                "layout": {
+                    "oneOf": [
+                        _LAYOUT,
+                        {"type": "object", "propertyNames": _name, "additionalProperties": _LAYOUT},
+                    ]
+                },
+                # PAWS-X: drop the untranslated (NS) rows of eval splits (XTREME keeps them)
+                "drop_untranslated": {"type": "boolean"},
+                # where each task's splits come from: {task: {split: dataset or [datasets]}}
+                # (first that has the TLP's split wins); default: `datasets` in order
+                "sources": {
+                    "type": "object",
+                    "propertyNames": {"enum": sorted(TASK_TYPES)},
+                    "additionalProperties": _obj(
+                        {
+                            sp: {
+                                "oneOf": [
+                                    _name,
+                                    {"type": "array", "items": _name, "minItems": 1},
+                                ]
+                            }
+                            for sp in ("train", "dev", "test")
+                        }
+                    ),
+                },
             },
             ["datasets", "layout"],
+        ),
+        # main metric per task (model selection and tables), e.g. {ner: accuracy}; and the QA
+        # normalization: `official` (MLQA's script for MLQA, SQuAD's elsewhere) or `squad`
+        # (SQuAD's for every language, what the reference code of Tarunesh et al. called)
+        "metrics": _obj(
+            {
+                "main": {
+                    "type": "object",
+                    "propertyNames": {"enum": sorted(TASK_TYPES)},
+                    "additionalProperties": {"type": "string"},
+                },
+                "qa_normalization": {"enum": ["official", "squad"]},
+            }
         ),
         "encoder": _obj(
             {
                 "name": {"type": ["string", "null"]},
+                # classification heads on BERT's pretrained pooler (tanh(W·h_CLS), as XTREME and
+                # the authors' code) or on the raw [CLS] state (false: the tiny encoder's MLM
+                # pretraining trains no pooler)
+                "pooler": {"type": "boolean"},
                 "tokenizer": _obj(
                     {"vocab_size": {"type": "integer", "minimum": 100}, "min_frequency": _pos_int},
                     ["vocab_size", "min_frequency"],
@@ -240,6 +329,10 @@ _TOP_SCHEMA = _obj(
                         "warmup_steps": _nonneg_int,
                         "mlm_probability": _prob,
                         "checkpoint_every": _pos_int,
+                        "seed": _nonneg_int,
+                        # `text`: unlabelled text of every language (<raw>/text/*.txt, kept
+                        # apart from the task data); `train`: the labelled train splits
+                        "corpus": {"enum": ["text", "train"]},
                     },
                     [
                         "steps",
@@ -249,6 +342,8 @@ _TOP_SCHEMA = _obj(
                         "warmup_steps",
                         "mlm_probability",
                         "checkpoint_every",
+                        "seed",
+                        "corpus",
                     ],
                 ),
             },
@@ -267,8 +362,18 @@ _TOP_SCHEMA = _obj(
             ["max_length", "doc_stride", "max_query_length", "max_answer_length", "n_best"],
         ),
         "tlps": {"type": "array", "items": _tlp, "minItems": 1, "uniqueItems": True},
-        "zero_shot_langs": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-        "training": _obj(TRAINING_PROPS, list(TRAINING_PROPS)),
+        # languages evaluated zero-shot: for every task, or per task ({qa: [ar, vi], nli: [th]})
+        "zero_shot_langs": {
+            "oneOf": [
+                _LANGS,
+                {
+                    "type": "object",
+                    "propertyNames": {"enum": sorted(TASK_TYPES)},
+                    "additionalProperties": _LANGS,
+                },
+            ]
+        },
+        "training": _obj({**TRAINING_PROPS, **OPTIONAL_TRAINING_PROPS}, list(TRAINING_PROPS)),
         "experiments": {
             "type": "object",
             "minProperties": 1,
@@ -284,13 +389,24 @@ _TOP_SCHEMA = _obj(
                     "propertyNames": {"enum": sorted(TASK_TYPES)},
                     "additionalProperties": _FINETUNE_SETTING,
                 },
+                # `per-model`: one job fine-tunes a meta model on each of its TLPs in turn
+                # (few jobs: laptops); `per-tlp`: one job per (meta model, TLP) (clusters)
+                "jobs": {"enum": list(FINETUNE_JOBS)},
             },
             ["default"],
         ),
-        "report": _obj({"metric": {"type": "string"}}, ["metric"]),
+        "report": _obj(
+            {
+                "metric": {"type": "string"},
+                # bootstrap replicates of the 95% intervals, and the seed of their generator
+                "bootstrap": _pos_int,
+                "bootstrap_seed": _nonneg_int,
+            },
+            ["metric"],
+        ),
     },
     [
-        "seed",
+        "seeds",
         "benchmark",
         "data",
         "encoder",
@@ -313,16 +429,23 @@ def _validate(
     instance: Any, schema: dict[str, Any], where: str, prefix: Sequence[Any] = ()
 ) -> None:
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e)))
+    # shallowest first; at one depth an unknown key before anything else, since a misspelt key
+    # (`batch_sise`) is also why its correct spelling is reported missing
+    errors = sorted(
+        validator.iter_errors(instance),
+        key=lambda e: (len(e.absolute_path), e.validator != "additionalProperties", str(e)),
+    )
     if not errors:
         return
     e = errors[0]
-    # unknown keys: name the key, not the parent
+    # unknown keys: name the key, not the parent, and the closest valid one
     if e.validator == "additionalProperties":
-        extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
+        known = sorted(e.schema.get("properties", {}))
+        extra = sorted(set(e.instance) - set(known))
         key = _fmt_path([*prefix, *e.absolute_path, extra[0]])
-        allowed = ", ".join(sorted(e.schema.get("properties", {})))
-        raise ConfigError(f"{where}: {key}: unknown key (allowed here: {allowed})")
+        close = difflib.get_close_matches(str(extra[0]), known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{where}: {key}: unknown key ({hint}allowed here: {', '.join(known)})")
     if e.validator == "required":
         raise ConfigError(f"{where}: {_fmt_path([*prefix, *e.absolute_path])}: {e.message}")
     if e.validator == "oneOf":
@@ -417,10 +540,30 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
         if ("steps" in exp) == ("epochs" in exp):
             raise ConfigError(f"{where}: experiments.{name}: expected exactly one of steps, epochs")
         select_tlps(cfg, exp.get("tlps", "all"), where=f"{where}: experiments.{name}.tlps")
-    for lang in cfg["zero_shot_langs"]:
-        if any(t.lang == lang for t in tlps):
+    zs = cfg["zero_shot_langs"]
+    for task, langs in zs.items() if isinstance(zs, Mapping) else [(None, zs)]:
+        key = "zero_shot_langs" + (f".{task}" if task else "")
+        for lang in langs:
+            if any(t.lang == lang for t in tlps):
+                raise ConfigError(f"{where}: {key}: {lang!r} is also a training language in tlps")
+    datasets = cfg["data"]["datasets"]
+    layout = cfg["data"]["layout"]
+    for name in layout if isinstance(layout, Mapping) else []:
+        if name not in datasets:
+            raise ConfigError(f"{where}: data.layout.{name}: not one of data.datasets")
+    for task, splits in cfg["data"].get("sources", {}).items():
+        for split, names in splits.items():
+            for name in [names] if isinstance(names, str) else names:
+                if name not in datasets:
+                    raise ConfigError(
+                        f"{where}: data.sources.{task}.{split}: {name!r} is not one of "
+                        f"data.datasets ({', '.join(datasets)})"
+                    )
+    for task, key in cfg.get("metrics", {}).get("main", {}).items():
+        allowed = metric_keys(task)
+        if key not in allowed:
             raise ConfigError(
-                f"{where}: zero_shot_langs: {lang!r} is also a training language in tlps"
+                f"{where}: metrics.main.{task}: expected one of {', '.join(allowed)}, got {key!r}"
             )
 
 
@@ -453,7 +596,11 @@ def select_tlps(cfg: Mapping[str, Any], selection: Any, where: str = "tlps") -> 
 
 @dataclass(frozen=True)
 class Run:
-    """One training run: an experiment, or one TLP of a per-TLP experiment (STL)."""
+    """One training run: one model (or, for fine-tuning, one model per target TLP) and one seed.
+
+    Run ids carry the seed: `mtl.s13`, `stl.ner.l0.s13`, `mtl_task.ner.s13`; a fine-tuning run is
+    its meta run's id plus `.ft.all` (every target TLP in one job) or `.ft.<task>.<lang>`.
+    """
 
     id: str
     experiment: str
@@ -462,12 +609,14 @@ class Run:
     eval_tlps: tuple[TLP, ...]
     params: dict[str, Any] = field(hash=False, compare=False)
     init: str | None = None  # the run whose model this one starts from (fine-tuning)
+    seed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "experiment": self.experiment,
             "method": self.method,
+            "seed": self.seed,
             "train_tlps": [str(t) for t in self.train_tlps],
             "eval_tlps": [str(t) for t in self.eval_tlps],
             "params": self.params,
@@ -479,18 +628,28 @@ class Run:
 PER_TLP_METHODS = {"stl"}
 
 
+def zero_shot_langs(cfg: Mapping[str, Any], task: str) -> list[str]:
+    """The languages `task` is evaluated on zero-shot (`zero_shot_langs`: a list for every task,
+    or per task, as Table 3 of Tarunesh et al. lists them)."""
+    zs = cfg["zero_shot_langs"]
+    return list(zs.get(task, [])) if isinstance(zs, Mapping) else list(zs)
+
+
 def _zero_shot(cfg: Mapping[str, Any], train: Sequence[TLP], selection: Any) -> list[TLP]:
     """Zero-shot TLPs: unseen languages for the tasks trained, for language-agnostic selections."""
     if isinstance(selection, str) and (selection.startswith("lang:") or selection == "each-lang"):
         return []
     tasks = sorted({t.task for t in train})
-    return [TLP(task, lang) for task in tasks for lang in cfg["zero_shot_langs"]]
+    return [TLP(task, lang) for task in tasks for lang in zero_shot_langs(cfg, task)]
 
 
 def finetune_setting(cfg: Mapping[str, Any], task: str) -> dict[str, Any]:
-    """Per-task fine-tuning epochs and candidate learning rates (Tarunesh et al. Appendix B)."""
+    """Per-task fine-tuning epochs, candidate learning rates and batch size (Tarunesh et al.
+    Appendix B); the batch size defaults to `training.batch_size`."""
     ft = cfg["finetune"]
-    return {**ft["default"], **ft.get("tasks", {}).get(task, {})}
+    out = {**ft["default"], **ft.get("tasks", {}).get(task, {})}
+    out.setdefault("batch_size", cfg["training"]["batch_size"])
+    return out
 
 
 def _groups(cfg: Mapping[str, Any], selection: Any) -> list[tuple[str | None, list[TLP]]]:
@@ -535,41 +694,72 @@ def _models(
     return out
 
 
-def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
-    """Every run of every experiment, in a stable order.
+def experiment_seeds(cfg: Mapping[str, Any], exp: Mapping[str, Any]) -> list[int]:
+    """The seeds an experiment is repeated over: its own `seeds`, else the top-level ones."""
+    return list(exp.get("seeds", cfg["seeds"]))
 
-    STL trains one run per TLP (`stl.ner.l0`). `each-task`/`each-lang` selections train one run per
-    task/language (`mtl_task.ner`). An experiment with `finetune` (default for meta methods) also
-    has one fine-tuning run per training TLP (`reptile.ft.ner.l0`) starting from its model; the
-    meta run itself is then evaluated only zero-shot.
+
+def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
+    """Every run of every experiment, for every seed, in a stable order.
+
+    STL trains one run per TLP (`stl.ner.l0.s13`). `each-task`/`each-lang` selections train one
+    run per task/language (`mtl_task.ner.s13`). An experiment with `finetune` (default for meta
+    methods) is also fine-tuned on each of its target TLPs from its model: one run per meta model
+    (`reptile.s13.ft.all`) or, with `finetune.jobs: per-tlp`, one per target TLP
+    (`reptile.s13.ft.ner.l0`); the meta run itself is then evaluated only zero-shot. Every run's
+    params hold its own `seed` only, so adding a seed leaves the other runs' params unchanged.
     """
     runs: list[Run] = []
+    per_tlp_ft = cfg["finetune"].get("jobs", "per-model") == "per-tlp"
+
+    def with_metrics(params: dict[str, Any], tlps: Sequence[TLP]) -> dict[str, Any]:
+        """The `metrics` options that concern the run's tasks (selection and scores use them)."""
+        m, tasks = cfg.get("metrics", {}), {t.task for t in tlps}
+        out = {k: v for k, v in m.items() if k != "main"}
+        if "qa" not in tasks:
+            out.pop("qa_normalization", None)
+        main = {t: k for t, k in m.get("main", {}).items() if t in tasks}
+        if main:
+            out["main"] = main
+        return {**params, "metrics": out} if out else params
+
+    # a model choice every run of this config shares (absent when off: the default's params stay)
+    model = {"pooler": True} if cfg.get("encoder", {}).get("pooler") else {}
     for name, exp in active_experiments(cfg).items():
-        params = {**cfg["training"], "seed": cfg["seed"], **exp}
+        seeds = experiment_seeds(cfg, exp)
+        base = {**cfg["training"], **model, **{k: v for k, v in exp.items() if k != "seeds"}}
         selection = exp.get("tlps", "all")
         if exp["method"] in PER_TLP_METHODS:
             for t in select_tlps(cfg, selection):
-                runs.append(Run(f"{name}.{t.slug}", name, exp["method"], (t,), (t,), params))
+                for s in seeds:
+                    params = with_metrics({**base, "seed": s}, [t])
+                    rid = f"{name}.{t.slug}.s{s}"
+                    runs.append(Run(rid, name, exp["method"], (t,), (t,), params, seed=s))
             continue
         finetune = exp.get("finetune", exp["method"] in META_METHODS)
-        for rid, tlps, targets, zs, run_params in _models(cfg, name, exp, params, selection):
-            evals = zs if finetune else tuple(targets) + zs
-            runs.append(Run(rid, name, exp["method"], tuple(tlps), evals, run_params))
-            if not finetune:
-                continue
-            for t in targets:
-                ft = finetune_setting(cfg, t.task)
-                ft_params = {
-                    **cfg["training"],
-                    "seed": cfg["seed"],
-                    "method": "finetune",
-                    "epochs": ft["epochs"],
-                    "lrs": ft["lrs"],
-                    "batch_size": ft.get("batch_size", cfg["training"]["batch_size"]),
-                }
-                runs.append(
-                    Run(f"{rid}.ft.{t.slug}", name, "finetune", (t,), (t,), ft_params, init=rid)
-                )
+        for rid, tlps, targets, zs, model_params in _models(cfg, name, exp, base, selection):
+            for s in seeds:
+                meta = f"{rid}.s{s}"
+                evals = zs if finetune else tuple(targets) + zs
+                params = with_metrics({**model_params, "seed": s}, [*tlps, *evals])
+                runs.append(Run(meta, name, exp["method"], tuple(tlps), evals, params, seed=s))
+                if not finetune:
+                    continue
+                groups = [(t.slug, (t,)) for t in targets] if per_tlp_ft else [("all", targets)]
+                for part, tt in groups:
+                    ft_params = with_metrics(
+                        {
+                            **cfg["training"],
+                            "seed": s,
+                            "method": "finetune",
+                            "tasks": {t.task: finetune_setting(cfg, t.task) for t in tt},
+                        },
+                        tt,
+                    )
+                    ft_id = f"{meta}.ft.{part}"
+                    runs.append(
+                        Run(ft_id, name, "finetune", tuple(tt), tuple(tt), ft_params, meta, s)
+                    )
     return runs
 
 
@@ -577,7 +767,8 @@ def get_run(cfg: Mapping[str, Any], run_id: str) -> Run:
     for r in experiment_runs(cfg):
         if r.id == run_id:
             return r
-    known = ", ".join(r.id for r in experiment_runs(cfg))
+    runs = [r.id for r in experiment_runs(cfg)]
+    known = ", ".join(runs[:8]) + (f", … ({len(runs)} runs)" if len(runs) > 8 else "")
     raise ConfigError(f"unknown run {run_id!r}: expected one of {known}")
 
 
@@ -595,3 +786,27 @@ def fingerprint(obj: Any) -> str:
 def section_paths(cfg: Mapping[str, Any]) -> list[Path]:
     """Prepared dataset directories, in the order TLPs are looked up."""
     return [Path("data/prepared") / d for d in cfg["data"]["datasets"]]
+
+
+def layout(cfg: Mapping[str, Any], dataset: str) -> str:
+    """The raw layout `prepare` reads `dataset` in (`data.layout`: one for all, or per dataset;
+    a dataset not listed in a mapping is read in its original layout)."""
+    lay = cfg["data"]["layout"]
+    return lay.get(dataset, "original") if isinstance(lay, Mapping) else lay
+
+
+def data_sources(cfg: Mapping[str, Any]) -> Sources:
+    """The prepared datasets, and per task and split the ones it may come from, in order
+    (`data.sources`; default: every dataset of `data.datasets`): the first that holds a TLP's
+    split provides it."""
+    per_split = {}
+    for task, splits in cfg["data"].get("sources", {}).items():
+        for split, names in splits.items():
+            names = [names] if isinstance(names, str) else names
+            per_split[task, split] = [Path("data/prepared") / n for n in names]
+    return Sources(section_paths(cfg), per_split)
+
+
+def raw_paths(cfg: Mapping[str, Any]) -> list[Path]:
+    """Raw dataset directories (as generated or downloaded), in `data.datasets` order."""
+    return [Path("data/raw") / d for d in cfg["data"]["datasets"]]

@@ -4,8 +4,10 @@ The DAG is built with Snakemake's own API (forceall, so every job appears). For 
 stage command is the rule's `shell:` template formatted with `${item}` for the wildcard (the same
 `python -m pipeline …` command Snakemake runs, minus the log redirect), deps are the rule's
 inputs (data and the pipeline/ modules it runs), outs its outputs, and `params:` the params.yaml
-sections the step reads (DVC_PARAMS in the rules). Metrics and plots are declared with
-`cache: false` so `dvc metrics show`, `dvc plots show` and `dvc exp show` read them from git.
+sections the step reads (DVC_PARAMS in the rules). Every output, metrics and plots included, is
+cached by DVC and ignored by git: nothing a run computes is committed (a fresh clone computes it
+again); `dvc exp show` and `dvc metrics diff` read committed experiments' metrics from DVC's cache
+through dvc.lock.
 """
 
 from __future__ import annotations
@@ -26,10 +28,8 @@ HEADER = (
     "# change Snakefile / rules/*.smk and regenerate (`make dvc.yaml`; `make check` fails if stale).\n"
 )
 
-#: outputs declared as DVC metrics / plots (not cached: committed to git with the experiment)
+#: outputs declared as DVC metrics (cached like every output; see the module docstring)
 METRICS = {"results/metrics.json"}
-PLOTS = {"results/plots"}
-UNCACHED = {"results/tables"}
 
 
 def _build_dag(snakefile: Path, workdir: Path) -> Any:
@@ -83,12 +83,18 @@ def _lookup(config: dict[str, Any], key: str) -> Any:
 
 
 def _command(
-    rule: Any, job: Any, wildcards: list[str], config: dict[str, Any], keys: list[str]
+    rule: Any,
+    job: Any,
+    wildcards: list[str],
+    config: dict[str, Any],
+    keys: list[str],
+    item_keys: frozenset[str] = frozenset(),
 ) -> str:
     """The rule's shell template with wildcards as ${item}, log redirect dropped.
 
-    A scalar `params.X` equal to a params.yaml key the stage declares becomes `${key}`, so DVC
-    fills in the current value (e.g. `dvc exp run -S data.layout=xtreme`).
+    A `params.X` that is also a per-item field (`item_keys`: values that differ between the
+    jobs of a rule, e.g. each dataset's layout) becomes `${item.X}`; a scalar `params.X` equal
+    to a params.yaml key the stage declares becomes `${key}`, so DVC fills in the current value.
     """
     cmd = re.sub(r"\s*>\s*\{log\}\s*2>&1\s*$", "", rule.shellcmd.strip())
 
@@ -104,6 +110,8 @@ def _command(
             pats = [chosen] if isinstance(chosen, str) else [str(f) for f in chosen]
             return " ".join(_template(p, wildcards) for p in pats)
         if kind == "params":
+            if name in item_keys:
+                return "${item." + name + "}"
             value = getattr(job.params, name)
             for key in keys:
                 if "$" not in key and not isinstance(value, dict | list):
@@ -150,13 +158,12 @@ def stages_from_workflow(
         outs: list[Any] = []
         metrics: list[Any] = []
         for o in _paths(rule.output, wcs):
-            if o in METRICS:
-                metrics.append({o: {"cache": False}})
-            elif any(o == p or o.startswith(p + "/") for p in PLOTS | UNCACHED):
-                outs.append({o: {"cache": False}})
-            else:
-                outs.append(o)
-        stage: dict[str, Any] = {"cmd": _command(rule, jobs[0], wcs, workflow.config, keys)}
+            (metrics if o in METRICS else outs).append(o)
+        extra = item_fields.get(rule.name, lambda wc: {})
+        first = {k: jobs[0].wildcards_dict[k] for k in wcs}
+        item_keys = frozenset(extra(first)) if wcs else frozenset()
+        cmd = _command(rule, jobs[0], wcs, workflow.config, keys, item_keys)
+        stage: dict[str, Any] = {"cmd": cmd}
         deps = _paths(rule.input, wcs)
         if deps:
             stage["deps"] = deps
@@ -167,7 +174,6 @@ def stages_from_workflow(
         if metrics:
             stage["metrics"] = metrics
         if wcs:
-            extra = item_fields.get(rule.name, lambda wc: {})
             items = {}
             for job in sorted(jobs, key=lambda j: str(j.output[0])):
                 wc = {k: job.wildcards_dict[k] for k in wcs}

@@ -8,6 +8,7 @@ so a change of any of them never reuses a stale cache.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,16 @@ from pipeline.tasks.common import column_array, feature_cache_key
 
 FEATURE_CACHE = Path("data/features")
 log = logging.getLogger(__name__)
+
+
+def capped_subset(tlp: TLP, split: str, n: int, k: int) -> list[int]:
+    """A seeded random `k` of `n` record indices (in file order), the same for every run and seed.
+
+    Not the first k: the first records of a file are often a few documents (SQuAD dev starts
+    with a handful of articles), which would make model selection see one topic.
+    """
+    rng = random.Random(f"capped-subset:{tlp}:{split}")
+    return sorted(rng.sample(range(n), k))
 
 
 def merged_labels(prepared_dirs: Sequence[str | Path]) -> dict[str, dict[str, list[str]]]:
@@ -67,15 +78,17 @@ def load_split_data(
     """Load `tlp`'s `split`, featurized for training (`train=True`) or for prediction."""
     where = locate(tlp, prepared_dirs, split)
     records = load_split(where, tlp, split)
+    size = f"n{len(records)}"
     if max_examples is not None and len(records) > max_examples:
-        records = records.select(range(max_examples))
+        records = records.select(capped_subset(tlp, split, len(records), max_examples))
+        size = f"r{max_examples}of{size[1:]}"
     task = for_task(tlp.task)
     if isinstance(settings, TaskFeatureSettings):
         settings = settings.for_task(tlp.task)
     key = feature_cache_key(tokenizer, settings, tlp.task, labels[tlp.task], train)
     cached = None
     if cache_dir is not None:
-        cached = Path(cache_dir) / f"{where.name}.{tlp.slug}.{split}.{len(records)}.{key}"
+        cached = Path(cache_dir) / f"{where.name}.{tlp.slug}.{split}.{size}.{key}"
     if cached is not None and (cached / "dataset_info.json").exists():
         features = datasets.load_from_disk(str(cached))
     else:

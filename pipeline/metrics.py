@@ -11,6 +11,10 @@ quirks included, because the point is comparability:
 * Classification: accuracy; for sentiment also the F1 of the positive class (MetaXL, sklearn).
 * MTOD: intent accuracy, seqeval slot span F1, and X-METRA-ADA's token-level macro F1.
 
+Each scorer of a metric that is a function of sums over examples also has a `*_example_stats`
+twin: one row of sufficient statistics per example (`STAT_KINDS`), from which
+`metric_from_stats` gives the corpus number back, so a bootstrap can resample test examples.
+
 A prediction of `None` means "the model gave no prediction for this item"; it is scored as wrong
 (see each scorer for what that means for span metrics).
 """
@@ -23,6 +27,7 @@ import unicodedata
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 # seqeval and scikit-learn are imported where they are used: importing them costs ~1.5 s
 # (seqeval pulls in scikit-learn and SciPy), which every short pipeline step would pay.
@@ -251,6 +256,8 @@ def tagging_scores(
         "f1_strict": fs,
         "precision_strict": ps,
         "recall_strict": rs,
+        # word-level tag accuracy, "O" included: what Tarunesh et al. report for NER (§4.1)
+        "accuracy": token_accuracy(y_true, y_pred),
     }
 
 
@@ -380,6 +387,227 @@ def mtod_scores(
 
 
 # ---------------------------------------------------------------------------------------------
+# Per-example sufficient statistics (for confidence intervals)
+# ---------------------------------------------------------------------------------------------
+# numpy, too, is imported where it is used, so `import pipeline.metrics` stays cheap.
+
+#: Kinds of per-example sufficient statistics and how many values each example has. A corpus
+#: metric of a kind is a function of the column sums only, so resampling examples (bootstrap)
+#: needs nothing but these rows:
+#:
+#: * "mean" (v): 100 * mean(v), 0 on no example (accuracy; QA EM and F1 per question in [0, 1]);
+#: * "ratio" (a, b): 100 * sum(a) / sum(b), 0 when sum(b) = 0 (token accuracy; span precision
+#:   (tp, n_pred) and recall (tp, n_gold));
+#: * "f1" (tp, n_pred, n_gold): 100 * 2 sum(tp) / (sum(n_pred) + sum(n_gold)), 0 when sum(tp) = 0
+#:   (seqeval micro span F1, positive-class F1);
+#: * "intent_slot_mean" (intent correct, slot tp, slot n_pred, slot n_gold): the mean of the
+#:   "mean" of column 0 and the "f1" of columns 1-3 (MTOD `intent_slot_mean`).
+#:
+#: `slot_token_macro_f1` (a macro average over labels, not a function of per-example sums) and
+#: POS `seqeval_f1_upos` (kept for comparison with XTREME's printed figures only, not a POS metric
+#: worth an interval) have no stats.
+STAT_KINDS: dict[str, int] = {"mean": 1, "ratio": 2, "f1": 3, "intent_slot_mean": 4}
+
+#: {metric key: {"kind": kind, "values": one row per example}}, JSON-ready.
+ExampleStats = dict[str, dict]
+
+
+def _stats(kind: str, rows: list[list[int]] | list[list[float]]) -> dict:
+    return {"kind": kind, "values": rows}
+
+
+def _div100(num, den):
+    """100 * num / den elementwise, 0 where den == 0 (the scorers' zero_division=0)."""
+    import numpy as np
+
+    num = np.asarray(num, dtype=np.float64)
+    den = np.broadcast_to(np.asarray(den, dtype=np.float64), num.shape)
+    out = np.zeros(num.shape, dtype=np.float64)
+    np.divide(100.0 * num, den, out=out, where=den != 0)
+    return out
+
+
+def metric_from_sums(kind: str, sums, n):
+    """The metric (0-100) of `kind` from column sums `sums` (shape (..., k)) over `n` examples
+    (a number or an array of shape (...)), vectorized over the leading axes: the bootstrap in
+    `pipeline.stats` evaluates thousands of resamples at once with it. Returns an ndarray of
+    shape (...)."""
+    import numpy as np
+
+    if kind not in STAT_KINDS:
+        raise ValueError(f"unknown stats kind {kind!r}: expected one of {', '.join(STAT_KINDS)}")
+    sums = np.asarray(sums, dtype=np.float64)
+    if sums.shape[-1:] != (STAT_KINDS[kind],):
+        raise ValueError(f"{kind!r} stats have {STAT_KINDS[kind]} values, got shape {sums.shape}")
+    if kind == "mean":
+        return _div100(sums[..., 0], n)
+    if kind == "ratio":
+        return _div100(sums[..., 0], sums[..., 1])
+    if kind == "f1":
+        tp = sums[..., 0]
+        # tp = 0 gives 0 by itself; the denominator is 0 only when tp is.
+        return _div100(2.0 * tp, sums[..., 1] + sums[..., 2])
+    return (_div100(sums[..., 0], n) + metric_from_sums("f1", sums[..., 1:], n)) / 2
+
+
+def metric_from_stats(kind: str, values) -> float:
+    """The corpus metric (0-100) recomputed from per-example stats `values` (n x k, one row per
+    example, see `STAT_KINDS`): equal, to float rounding, to what the scorer reports for the same
+    examples, so a resample of rows gives the metric of that resample."""
+    import numpy as np
+
+    if kind not in STAT_KINDS:
+        raise ValueError(f"unknown stats kind {kind!r}: expected one of {', '.join(STAT_KINDS)}")
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        arr = arr.reshape(0, STAT_KINDS[kind])
+    if arr.ndim != 2 or arr.shape[1] != STAT_KINDS[kind]:
+        raise ValueError(
+            f"{kind!r} stats: expected n x {STAT_KINDS[kind]} values, got shape {arr.shape}"
+        )
+    return float(metric_from_sums(kind, arr.sum(axis=0), arr.shape[0]))
+
+
+def qa_example_stats(
+    gold: Sequence[tuple[str, Sequence[str]]],
+    predictions: dict[str, str],
+    style: str = "squad",
+    lang: str = "en",
+) -> ExampleStats:
+    """Per-question stats of `qa_scores` ("mean"): the official max over gold answers of EM and
+    of F1, in [0, 1]; an unanswered question 0."""
+    norm = _normalizer(style, lang)
+    em: list[list[float]] = []
+    f1: list[list[float]] = []
+    for qid, answers in gold:
+        if not answers:
+            raise ValueError(f"question {qid!r} has no gold answer")
+        if qid not in predictions:
+            em.append([0.0])
+            f1.append([0.0])
+            continue
+        pred = norm(predictions[qid])
+        pred_tokens = pred.split()
+        golds = [norm(a) for a in answers]
+        em.append([max(float(pred == g) for g in golds)])
+        f1.append([max(_token_f1(pred_tokens, g.split()) for g in golds)])
+    return {"exact_match": _stats("mean", em), "f1": _stats("mean", f1)}
+
+
+def _span_counts(
+    y_true: list[list[str]], y_pred: list[list[str]], strict: bool = False
+) -> list[list[int]]:
+    """[tp, n_pred, n_gold] entity counts per sentence, with seqeval's own chunking: default mode
+    `get_entities` (an I- tag may open a chunk), strict mode IOB2 `Entities`. seqeval extracts
+    chunks sentence by sentence (it joins sentences with an 'O'), so these rows sum to the counts
+    behind its micro-averaged corpus scores."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 'not a NE tag' warnings, as in `_seqeval`
+        if strict:
+            from seqeval.scheme import IOB2, Entities
+
+            true_ents = [{e.to_tuple() for e in s} for s in Entities(y_true, IOB2).entities]
+            pred_ents = [{e.to_tuple() for e in s} for s in Entities(y_pred, IOB2).entities]
+        else:
+            from seqeval.metrics.sequence_labeling import get_entities
+
+            true_ents = [set(get_entities(list(s))) for s in y_true]
+            pred_ents = [set(get_entities(list(s))) for s in y_pred]
+    return [[len(t & p), len(p), len(t)] for t, p in zip(true_ents, pred_ents)]
+
+
+def _span_stats(counts: list[list[int]], prefix: str = "", suffix: str = "") -> ExampleStats:
+    return {
+        f"{prefix}f1{suffix}": _stats("f1", counts),
+        f"{prefix}precision{suffix}": _stats("ratio", [[tp, n_pred] for tp, n_pred, _ in counts]),
+        f"{prefix}recall{suffix}": _stats("ratio", [[tp, n_gold] for tp, _, n_gold in counts]),
+    }
+
+
+def tagging_example_stats(
+    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str] | None]
+) -> ExampleStats:
+    """Per-sentence stats of `tagging_scores`: "f1" (tp, n_pred, n_gold) for `f1`, "ratio"
+    (tp, n_pred) for `precision` and (tp, n_gold) for `recall`, in default and strict mode; a
+    missing prediction predicts no entity."""
+    _check_lengths(y_true, y_pred)
+    true = [list(t) for t in y_true]
+    pred = _fill_missing_with_o(y_true, y_pred)
+    out = _span_stats(_span_counts(true, pred))
+    _check_iob2(true, "gold")
+    _check_iob2(pred, "predicted")
+    out.update(_span_stats(_span_counts(true, pred, strict=True), suffix="_strict"))
+    out["accuracy"] = _token_accuracy_stats(y_true, y_pred)
+    return out
+
+
+def _token_accuracy_stats(
+    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str] | None]
+) -> dict[str, Any]:
+    """(correct tokens, tokens) per sentence, as "ratio"; a missing prediction is all wrong."""
+    rows = [
+        [0 if p is None else sum(a == b for a, b in zip(t, p)), len(t)]
+        for t, p in zip(y_true, y_pred)
+    ]
+    return _stats("ratio", rows)
+
+
+def pos_example_stats(
+    y_true: Sequence[Sequence[str]], y_pred: Sequence[Sequence[str] | None]
+) -> ExampleStats:
+    """Per-sentence stats of `pos_scores`: `accuracy` as "ratio" (correct tokens, tokens); every
+    token of a missing prediction is wrong. `seqeval_f1_upos` gets none (see `STAT_KINDS`)."""
+    _check_lengths(y_true, y_pred)
+    return {"accuracy": _token_accuracy_stats(y_true, y_pred)}
+
+
+def classification_example_stats(
+    y_true: Sequence[str], y_pred: Sequence[str | None], positive_label: str | None = None
+) -> ExampleStats:
+    """Per-item stats of `classification_scores`: `accuracy` as "mean" (1 if correct); with
+    `positive_label`, `f1` as "f1" (tp, predicted positive, gold positive). Missing is wrong."""
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"{len(y_true)} gold labels but {len(y_pred)} predicted")
+    out = {
+        "accuracy": _stats(
+            "mean", [[int(p is not None and t == p)] for t, p in zip(y_true, y_pred)]
+        )
+    }
+    if positive_label is not None:
+        rows = []
+        for t, p in zip(y_true, y_pred):
+            gold_pos, pred_pos = int(t == positive_label), int(p == positive_label)
+            rows.append([gold_pos * pred_pos, pred_pos, gold_pos])
+        out["f1"] = _stats("f1", rows)
+    return out
+
+
+def mtod_example_stats(
+    intents_true: Sequence[str],
+    intents_pred: Sequence[str | None],
+    slots_true: Sequence[Sequence[str]],
+    slots_pred: Sequence[Sequence[str] | None],
+) -> ExampleStats:
+    """Per-utterance stats of `mtod_scores`: `intent_accuracy` ("mean"), `slot_f1` ("f1"),
+    `slot_precision`/`slot_recall` ("ratio"), `intent_slot_mean` (intent correct, slot tp,
+    n_pred, n_gold). `slot_token_macro_f1` gets none (see `STAT_KINDS`)."""
+    _check_lengths(slots_true, slots_pred)
+    if not (len(intents_true) == len(intents_pred) == len(slots_true)):
+        raise ValueError(
+            f"{len(intents_true)} gold intents, {len(intents_pred)} predicted, "
+            f"{len(slots_true)} slot sequences"
+        )
+    correct = [int(p is not None and t == p) for t, p in zip(intents_true, intents_pred)]
+    counts = _span_counts(
+        [list(t) for t in slots_true], _fill_missing_with_o(slots_true, slots_pred)
+    )
+    out = {"intent_accuracy": _stats("mean", [[c] for c in correct])}
+    out.update(_span_stats(counts, prefix="slot_"))
+    out["intent_slot_mean"] = _stats("intent_slot_mean", [[c, *k] for c, k in zip(correct, counts)])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Model selection
 # ---------------------------------------------------------------------------------------------
 
@@ -394,7 +622,47 @@ _MAIN_METRIC: dict[str, str] = {
 }
 
 
-def main_metric(task: str) -> str:
-    """The score key used for model selection on dev data (higher is better)."""
+#: the score keys each task's scorer produces (all higher-is-better percentages)
+_METRIC_KEYS: dict[str, tuple[str, ...]] = {
+    "pair": ("accuracy",),
+    "single": ("accuracy", "f1"),
+    "qa": ("exact_match", "f1"),
+    "intent_slots": (
+        "intent_accuracy",
+        "slot_f1",
+        "slot_precision",
+        "slot_recall",
+        "slot_token_macro_f1",
+        "intent_slot_mean",
+    ),
+}
+_TAGGING_KEYS = {
+    "pos": ("accuracy", "seqeval_f1_upos"),
+    "ner": (
+        "f1",
+        "precision",
+        "recall",
+        "f1_strict",
+        "precision_strict",
+        "recall_strict",
+        "accuracy",
+    ),
+}
+
+
+def metric_keys(task: str) -> tuple[str, ...]:
+    """The metric keys `scoring.score` reports for `task` (choices of `metrics.main`)."""
+    kind = task_type(task)
+    if kind == "tagging":
+        return _TAGGING_KEYS.get(task, _TAGGING_KEYS["ner"])
+    if task == "sa":
+        return _METRIC_KEYS["single"]
+    return _METRIC_KEYS[kind]
+
+
+def main_metric(task: str, overrides: dict[str, str] | None = None) -> str:
+    """The score key used for model selection on dev data and in the tables (higher is better):
+    the default of the task (what XTREME reports, e.g. NER seqeval F1), or `overrides[task]`
+    (`metrics.main` in params.yaml, e.g. NER token accuracy as Tarunesh et al. report it)."""
     task_type(task)  # a clear error for an unknown task
-    return _MAIN_METRIC[task]
+    return (overrides or {}).get(task, _MAIN_METRIC[task])

@@ -1,23 +1,37 @@
 """MultiDDS: TLP sampling probabilities learned from dev-gradient alignment.
 
 Tarunesh et al. (2021) §3.2.3 and Algorithm 1 (after Wang et al. 2020b): P(i) = softmax(ψ)_i with
-ψ initialised so that P = q (ψ = log q), and every n meta-steps
+ψ initialised so that P = q (ψ = log q), and, after a meta-step,
 
     R(i) = cos(g_dev, g_train,i)                 one reward per train TLP
     ψ ← ψ + lr · Σ_i R(i) ∇ψ log P(i)            REINFORCE, plain SGD (§4.2)
 
-where ∇ψ_j Σ_i R(i) log P(i) = R(j) − P(j) Σ_i R(i). D_dev is the target TLP or a set of dev TLPs
-(§4.3 settings (a)–(d)): `resolve_dev` reads "task/lang", "lang:<l>", "task:<t>" or "all".
+where ∇ψ_j Σ_i R(i) log P(i) = R(j) − P(j) Σ_i R(i). Algorithm 1 does this after every meta-step;
+the authors' code every 10 (`--update_dds`, seed-implementations §1.2, T6). `update_every` (a
+method key, default 10 as the code; 1 is Algorithm 1) chooses. D_dev is the target TLP or a set of
+dev TLPs (§4.3 settings (a)–(d)): `resolve_dev` reads "task/lang", "lang:<l>", "task:<t>" or "all".
 
-Two reward modes:
+Reward modes (`reward`) and their options (`Rewards`, recorded in the method's options):
   * `cosine` (default, the paper's Eq. 6): g = gradient of the loss on one batch at the current
-    θ, flattened over the shared encoder parameters (task heads are not shared). For a dev set of
-    several TLPs, g_dev is the gradient of the mean of one batch loss per dev TLP.
-  * `faithful` (the reference code): per (train TLP, dev TLP) pair, a fresh AdamW takes one step
-    on a train batch and then one step on a dev batch; R is the cosine between the two parameter
-    displacements (all parameters), averaged over dev TLPs. The second displacement carries
-    Adam's first moment from the first step, so it is not the dev direction alone; that is what
-    the reference computes, and why it is not the default.
+    θ, flattened over `reward_params`:
+      - `encoder` (default): the shared encoder's parameters (the task heads are not shared);
+      - `all`: every trainable parameter, as Wang et al. (2020b) and the reference code (the
+        head of a train TLP's task and those of the dev TLPs' tasks then enter the vectors).
+    With several dev TLPs (one batch each), `dev_reduce`:
+      - `mean-gradient` (default): R(i) = cos(mean_d g_dev,d, g_train,i), the gradient of the
+        mean dev loss (Algorithm 1's single g_dev);
+      - `mean-cosine`: R(i) = mean_d cos(g_dev,d, g_train,i), as the reference code.
+    Both use the same batches (one per dev TLP, one per train TLP, so they differ in the
+    reduction only; the reference draws a train batch per (train, dev) pair); with one dev TLP
+    they are the same number.
+  * `faithful` (the reference code, `main_dds.py`): per (train TLP, dev TLP) pair, a fresh AdamW
+    takes one step on a train batch and then one step on a dev batch; R is the cosine between the
+    two parameter displacements over all parameters, averaged over dev TLPs. That is
+    `reward_params: all` and `dev_reduce: mean-cosine` by construction, and the mode must be
+    configured so (anything else is a ConfigError; with one dev TLP `mean-gradient` is the same
+    number and is accepted). The second displacement carries Adam's first moment from the first
+    step, so it is not the dev direction alone; that is what the reference computes, and why it
+    is not the default.
 
 Both modes run with dropout off (deterministic rewards that draw nothing from the RNG used for
 training), draw their batches from their own streams (so training sees the same data order
@@ -50,6 +64,8 @@ from pipeline.tasks import for_task
 from pipeline.tasks.qa import NO_OFFSET, ExtractiveQA, answer_positions
 
 REWARDS = ("cosine", "faithful")
+REWARD_PARAMS = ("encoder", "all")
+DEV_REDUCE = ("mean-gradient", "mean-cosine")
 
 
 def resolve_dev(spec: str, pool: Sequence[TLP]) -> list[TLP]:
@@ -130,12 +146,47 @@ class MultiDDS:
 
 
 class Rewards:
-    """R(i) for every train TLP of a context, from batches of its own train and dev streams."""
+    """R(i) for every train TLP of a context, from batches of its own train and dev streams.
 
-    def __init__(self, ctx: TrainContext, dev_tlps: Sequence[TLP], mode: str, seed: int) -> None:
+    `reward`, `reward_params` and `dev_reduce` as in the module docstring; `reward_params` and
+    `dev_reduce` default (None) to the mode's own: `encoder` / `mean-gradient` for `cosine`,
+    `all` / `mean-cosine` for `faithful`.
+    """
+
+    def __init__(
+        self,
+        ctx: TrainContext,
+        dev_tlps: Sequence[TLP],
+        mode: str,
+        seed: int,
+        reward_params: str | None = None,
+        dev_reduce: str | None = None,
+    ) -> None:
         if mode not in REWARDS:
             raise ConfigError(
                 f"multidds.reward: expected one of {', '.join(REWARDS)}, got {mode!r}"
+            )
+        faithful = mode == "faithful"
+        reward_params = reward_params or ("all" if faithful else "encoder")
+        dev_reduce = dev_reduce or ("mean-cosine" if faithful else "mean-gradient")
+        if reward_params not in REWARD_PARAMS:
+            raise ConfigError(
+                f"multidds.reward_params: expected one of {', '.join(REWARD_PARAMS)}, "
+                f"got {reward_params!r}"
+            )
+        if dev_reduce not in DEV_REDUCE:
+            raise ConfigError(
+                f"multidds.dev_reduce: expected one of {', '.join(DEV_REDUCE)}, got {dev_reduce!r}"
+            )
+        if faithful and (
+            reward_params != "all" or (dev_reduce != "mean-cosine" and len(dev_tlps) > 1)
+        ):
+            raise ConfigError(
+                "multidds.reward: faithful is the reference code's reward, AdamW displacements "
+                "over all parameters with the per-(train, dev) pair cosines averaged: set "
+                "reward_params: all and dev_reduce: mean-cosine (got reward_params: "
+                f"{reward_params}, dev_reduce: {dev_reduce} with {len(dev_tlps)} dev TLPs), "
+                "or use reward: cosine"
             )
         if ctx.dev is None:
             raise PipelineError("MultiDDS needs dev data: the TrainContext has no `dev` splits")
@@ -143,6 +194,7 @@ class Rewards:
         if missing:
             raise ConfigError(f"multidds.dev: no dev data for {', '.join(missing)}")
         self.ctx, self.mode, self.dev_tlps = ctx, mode, list(dev_tlps)
+        self.reward_params, self.dev_reduce = reward_params, dev_reduce
         bs = int(ctx.params["batch_size"])
         self.dev = {t: labelled_tensors(ctx.dev[t]) for t in self.dev_tlps}
         self.train_streams = {
@@ -152,6 +204,21 @@ class Rewards:
         self.dev_streams = {
             t: BatchStream(len(ctx.dev[t]), bs, stream_seed(seed, "dds-dev", t))
             for t in self.dev_tlps
+        }
+
+    def options(self) -> dict[str, Any]:
+        """What the rewards are, for the method's options."""
+        if self.mode == "faithful":
+            vectors = (
+                "AdamW displacements (fresh AdamW per (train, dev) pair: train step, dev step)"
+            )
+        else:
+            vectors = "gradients of one batch loss"
+        return {
+            "reward": self.mode,
+            "reward_params": self.reward_params,
+            "dev_reduce": self.dev_reduce,
+            "reward_vectors": vectors,
         }
 
     def _batch(
@@ -174,8 +241,22 @@ class Rewards:
                 return self._cosine(model)
             return self._faithful(model)
 
+    def _params(self, model: torch.nn.Module) -> list[torch.nn.Parameter]:
+        if self.reward_params == "encoder":
+            return shared_parameters(model)
+        return [p for p in model.parameters() if p.requires_grad]
+
     def _cosine(self, model: torch.nn.Module) -> np.ndarray:
-        params = shared_parameters(model)
+        params = self._params(model)
+        if self.dev_reduce == "mean-cosine":
+            g_devs = [
+                flat_gradient(tlp_loss(model, d, self.dev_batch(d)), params) for d in self.dev_tlps
+            ]
+            out = []
+            for t in self.ctx.tlps:
+                g = flat_gradient(tlp_loss(model, t, self.train_batch(t)), params)
+                out.append(sum(cosine(g_d, g) for g_d in g_devs) / len(g_devs))
+            return np.array(out)
         g_dev: torch.Tensor | None = None
         for t in self.dev_tlps:  # gradient of the mean dev loss, one TLP graph at a time
             g = flat_gradient(tlp_loss(model, t, self.dev_batch(t)), params)

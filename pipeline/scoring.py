@@ -82,7 +82,7 @@ def _check_gold(gold: Sequence[Mapping[str, Any]], task: str) -> None:
         )
 
 
-def _score_qa(gold, predictions, lang: str, style: str) -> dict[str, float]:
+def _score_qa(gold, predictions, lang: str, style: str, with_examples: bool = False):
     items: list[tuple[str, list[str]]] = []
     any_text = False
     for rec in gold:
@@ -98,10 +98,16 @@ def _score_qa(gold, predictions, lang: str, style: str) -> dict[str, float]:
             raise DataError(f"prediction {rid!r}: expected an answer string, got {pred!r}")
     if not any_text:
         raise DataError("gold answers are all blank (e.g. XTREME's TyDiQA-GoldP dev copy)")
-    return metrics.qa_scores(items, predictions, style=style, lang=lang)
+    out = metrics.qa_scores(items, predictions, style=style, lang=lang)
+    stats = (
+        metrics.qa_example_stats(items, predictions, style=style, lang=lang)
+        if with_examples
+        else None
+    )
+    return out, stats
 
 
-def _score_tagging(task, gold, predictions) -> dict[str, float]:
+def _score_tagging(task, gold, predictions, with_examples: bool = False):
     y_true, y_pred = [], []
     for rec in gold:
         rid = str(rec["id"])
@@ -113,18 +119,26 @@ def _score_tagging(task, gold, predictions) -> dict[str, float]:
         y_true.append(tags)
         y_pred.append(_tag_prediction(rid, predictions.get(rid), len(tags)))
     if task == "pos":
-        return metrics.pos_scores(y_true, y_pred)
-    return metrics.tagging_scores(y_true, y_pred)
+        out = metrics.pos_scores(y_true, y_pred)
+        return out, metrics.pos_example_stats(y_true, y_pred) if with_examples else None
+    out = metrics.tagging_scores(y_true, y_pred)
+    return out, metrics.tagging_example_stats(y_true, y_pred) if with_examples else None
 
 
-def _score_classification(task, gold, predictions) -> dict[str, float]:
+def _score_classification(task, gold, predictions, with_examples: bool = False):
     y_true = [str(rec["label"]) for rec in gold]
     y_pred = [_label(str(rec["id"]), predictions.get(str(rec["id"])), "label") for rec in gold]
     positive = SENTIMENT_POSITIVE if task == "sa" else None
-    return metrics.classification_scores(y_true, y_pred, positive_label=positive)
+    out = metrics.classification_scores(y_true, y_pred, positive_label=positive)
+    stats = (
+        metrics.classification_example_stats(y_true, y_pred, positive_label=positive)
+        if with_examples
+        else None
+    )
+    return out, stats
 
 
-def _score_mtod(gold, predictions) -> dict[str, float]:
+def _score_mtod(gold, predictions, with_examples: bool = False):
     it, ip, st, sp = [], [], [], []
     for rec in gold:
         rid = str(rec["id"])
@@ -144,7 +158,8 @@ def _score_mtod(gold, predictions) -> dict[str, float]:
         sp.append(
             None if pred is None else _tag_prediction(rid, pred["slots"], len(slots), "slots")
         )
-    return metrics.mtod_scores(it, ip, st, sp)
+    out = metrics.mtod_scores(it, ip, st, sp)
+    return out, metrics.mtod_example_stats(it, ip, st, sp) if with_examples else None
 
 
 def score(
@@ -153,13 +168,20 @@ def score(
     gold: list[dict],
     predictions: dict[str, Any],
     style: str | None = None,
-) -> dict[str, float]:
+    with_examples: bool = False,
+) -> dict[str, Any]:
     """Score `predictions` ({id: prediction}) against normalized gold records of one TLP.
 
     A gold item without a prediction counts as wrong (QA: 0, as the official scripts); predictions
     for ids not in gold are ignored (counted in `n_extra`). `style` (qa only): "squad" (default)
     or "mlqa"; the CLI passes `default_qa_style(dataset)`. The result always has `n` (gold items),
     `n_missing` and the task's `metrics.main_metric` key.
+
+    `with_examples`: also return `examples` = {"ids": gold ids in gold order, "stats": {metric
+    key: {"kind", "values"}}}, the per-example sufficient statistics (`metrics.STAT_KINDS`) of
+    every key of the result that is a function of per-example sums, one row per gold id, with
+    the same missing-prediction semantics; `metrics.metric_from_stats(kind, values)` gives the
+    key's value back. This is what a bootstrap over test examples resamples (`pipeline.stats`).
     """
     ttype = task_type(task)
     if style is not None and ttype != "qa":
@@ -177,14 +199,14 @@ def score(
 
     try:
         if ttype == "qa":
-            out = _score_qa(gold, predictions, lang, style)
+            out, stats = _score_qa(gold, predictions, lang, style, with_examples)
             out.pop("n_answered", None)
         elif ttype == "tagging":
-            out = _score_tagging(task, gold, predictions)
+            out, stats = _score_tagging(task, gold, predictions, with_examples)
         elif ttype in ("pair", "single"):
-            out = _score_classification(task, gold, predictions)
+            out, stats = _score_classification(task, gold, predictions, with_examples)
         else:
-            out = _score_mtod(gold, predictions)
+            out, stats = _score_mtod(gold, predictions, with_examples)
     except ValueError as e:  # metric-level input errors (e.g. a tag that is not IOB2)
         raise DataError(f"{task}/{lang}: {e}") from None
 
@@ -193,6 +215,11 @@ def score(
     result.update(out)
     result["n_missing"] = sum(predictions.get(str(rec["id"])) is None for rec in gold)
     result["n_extra"] = sum(k not in gold_ids for k in predictions)
+    if with_examples:
+        result["examples"] = {
+            "ids": [str(rec["id"]) for rec in gold],
+            "stats": {k: v for k, v in stats.items() if k in out},
+        }
     return result
 
 
@@ -318,11 +345,12 @@ def score_files(
     gold_path: str | os.PathLike,
     pred_path: str | os.PathLike,
     style: str | None = None,
+    with_examples: bool = False,
 ) -> dict[str, Any]:
     """`python -m pipeline score`: load both files and `score` them."""
     gold = load_gold(gold_path, task, lang)
     predictions = load_predictions(pred_path)
     try:
-        return score(task, lang, gold, predictions, style=style)
+        return score(task, lang, gold, predictions, style=style, with_examples=with_examples)
     except DataError as e:  # say which pair of files the id-level message is about
         raise DataError(f"{pred_path} (gold {gold_path}): {e}") from None

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Run, get_run, load_params, section_paths
+from pipeline.config import Run, data_sources, get_run, load_params, raw_paths, section_paths
 from pipeline.io import atomic_dir, atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ def generate(params: Sequence[str], out: str) -> dict[str, Any]:
     from pipeline.data.synthetic import generate as gen
 
     b = load_params(params)["benchmark"]
+    optional = {k: b[k] for k in ("eval_size", "text_sentences") if k in b}
     return gen(
         Path(out),
         seed=b["seed"],
@@ -44,21 +45,43 @@ def generate(params: Sequence[str], out: str) -> dict[str, Any]:
         zero_shot=b["zero_shot"],
         tasks=b["tasks"],
         scale=b["scale"],
+        **optional,
     )
 
 
-def prepare(dataset: str, raw: str, out: str, layout: str = "original") -> dict[str, Any]:
+def prepare(
+    dataset: str, raw: str, out: str, layout: str = "original", drop_untranslated: bool = False
+) -> dict[str, Any]:
     from pipeline.data.prepare import prepare as prep
 
-    return prep(dataset, Path(raw), Path(out), layout=layout)
+    return prep(dataset, Path(raw), Path(out), layout=layout, drop_untranslated=drop_untranslated)
+
+
+def plan(params: Sequence[str], out: str | None) -> dict[str, Any]:
+    """Check that every split the runs need is prepared, and record where each comes from."""
+    from pipeline.data.plan import make_plan
+
+    result = make_plan(load_params(params))
+    if out is not None:
+        atomic_write_json(out, result)
+    return {"tlps": len(result["splits"]), "out": out}
+
+
+def pretraining_texts(cfg: dict[str, Any]) -> list[str]:
+    """The tiny encoder's tokenizer and MLM corpus (`encoder.pretrain.corpus`): unlabelled text of
+    every language (zero-shot ones included, as mBERT saw them), or the labelled train splits."""
+    from pipeline import corpus
+
+    if cfg["encoder"]["pretrain"]["corpus"] == "text":
+        return list(corpus.text_corpus(raw_paths(cfg)))
+    return list(corpus.train_texts(section_paths(cfg)))
 
 
 def tokenizer(params: Sequence[str], out: str) -> dict[str, Any]:
-    from pipeline.corpus import train_texts
     from pipeline.models.encoder import train_tokenizer
 
     cfg = load_params(params)
-    texts = list(train_texts(section_paths(cfg)))
+    texts = pretraining_texts(cfg)
     tok = train_tokenizer(texts, **cfg["encoder"]["tokenizer"], out=out)
     return {"texts": len(texts), "vocab_size": len(tok)}
 
@@ -66,86 +89,146 @@ def tokenizer(params: Sequence[str], out: str) -> dict[str, Any]:
 def pretrain(
     params: Sequence[str], tokenizer_dir: str, out: str, checkpoints: str
 ) -> dict[str, Any]:
-    from pipeline.corpus import train_texts
     from pipeline.models.encoder import pretrain_mlm
 
     cfg = load_params(params)
-    texts = list(train_texts(section_paths(cfg)))
+    texts = pretraining_texts(cfg)
     enc = cfg["encoder"]
+    pre = {k: v for k, v in enc["pretrain"].items() if k not in ("seed", "corpus")}
     res = pretrain_mlm(
-        tokenizer_dir, texts, enc["architecture"], enc["pretrain"], cfg["seed"], out, checkpoints
+        tokenizer_dir, texts, enc["architecture"], pre, enc["pretrain"]["seed"], out, checkpoints
     )
     hist = res["history"]
-    return {"steps": len(hist), "final_mlm_loss": hist[-1]["mlm_loss"] if hist else None}
+    return {
+        "texts": len(texts),
+        "steps": len(hist),
+        "final_mlm_loss": hist[-1]["mlm_loss"] if hist else None,
+    }
 
 
-def train(params: Sequence[str], run_id: str, out: str, checkpoints: str) -> dict[str, Any]:
-    from pipeline.finetune import finetune
-    from pipeline.trainer import Trainer
+def train(
+    params: Sequence[str],
+    run_id: str,
+    out: str,
+    checkpoints: str,
+    predictions: str | None = None,
+    scores: str | None = None,
+) -> dict[str, Any]:
+    """Train one run (resuming from `checkpoints`), then predict dev and test of its evaluation
+    TLPs with the dev-selected model(s) into `predictions` and score them into `scores`.
+
+    The job already holds the model and the gold records, so prediction and scoring cost no
+    second start-up (the training code depends on the metrics anyway, for dev selection). Test
+    is read here once, after selection.
+    """
+    from pipeline.checkpoint import clear_checkpoint
+    from pipeline.finetune import finetune, model_dirs
+    from pipeline.models.multitask import MultiTaskModel
+    from pipeline.trainer import Trainer, model_dir_for
 
     cfg = load_params(params)
     run = get_run(cfg, run_id)
-    args = (encoder_path(cfg), section_paths(cfg), feature_settings(cfg))
+    args = (encoder_path(cfg), data_sources(cfg), feature_settings(cfg))
     if run.method == "finetune":
         summary = finetune(run, *args, Path("models/runs") / run.init, out, checkpoints)
+        models = {(t,): MultiTaskModel.from_pretrained(d) for t, d in model_dirs(run, out).items()}
+        result = {
+            t: {k: v[k] for k in ("best_step", "best_dev_mean")} for t, v in summary["tlps"].items()
+        }
     else:
-        summary = Trainer(run, *args, checkpoints).fit(out)
-    return {k: summary[k] for k in ("best_step", "best_dev_mean", "inner_steps")}
+        trainer = Trainer(run, *args, checkpoints)
+        summary = trainer.fit(out, clear=False)
+        if "best_by_task" in summary:  # one checkpoint per task: each task's TLPs with its own
+            models = {
+                tuple(t for t in run.eval_tlps if t.task == task): MultiTaskModel.from_pretrained(
+                    model_dir_for(out, task)
+                )
+                for task in dict.fromkeys(t.task for t in run.eval_tlps)
+            }
+        else:
+            models = {tuple(run.eval_tlps): (trainer.model, trainer.tokenizer)}
+        result = {k: summary[k] for k in ("best_step", "best_dev_mean", "inner_steps")}
+    if predictions is not None:
+        preds = predict_models(cfg, models)
+        write_predictions(preds, predictions)
+        if scores is not None:
+            write_scores(cfg, run, preds, scores)
+    clear_checkpoint(checkpoints)
+    return result
+
+
+def predict_models(
+    cfg: dict[str, Any], models: dict[tuple, tuple[Any, Any]]
+) -> dict[tuple[Any, str], dict[str, Any]]:
+    """{(TLP, split): {id: prediction}} for dev and test of each (TLPs -> (model, tokenizer))."""
+    from pipeline.evaluation import EVAL_SPLITS, predict_splits
+    from pipeline.trainer import pick_device
+
+    device = pick_device()
+    out: dict[tuple[Any, str], dict[str, Any]] = {}
+    for tlps, (model, tok) in models.items():
+        model.to(device)
+        out.update(
+            predict_splits(
+                model, tok, tlps, EVAL_SPLITS, data_sources(cfg), feature_settings(cfg), device
+            )
+        )
+    return out
+
+
+def write_predictions(preds: dict[tuple[Any, str], dict[str, Any]], out: str | Path) -> None:
+    """`out/<task>.<lang>.<split>.json` ({id: prediction}, the official formats), atomically."""
+    with atomic_dir(out) as tmp:
+        for (tlp, split), p in preds.items():
+            atomic_write_json(tmp / f"{tlp.slug}.{split}.json", p)
+
+
+def write_scores(
+    cfg: dict[str, Any], run: Run, preds: dict[tuple[Any, str], dict[str, Any]], out: str | Path
+) -> dict[str, Any]:
+    from pipeline.evaluation import score_run_predictions
+
+    result = score_run_predictions(run, preds, data_sources(cfg))
+    atomic_write_json(out, result)
+    return {
+        t: {s: round(v["main"], 2) for s, v in sp.items()} for t, sp in result["scores"].items()
+    }
 
 
 def predict(params: Sequence[str], run_id: str, model: str, out: str) -> dict[str, Any]:
-    """Predictions of the selected model on dev and test of every evaluation TLP of the run."""
-    from pipeline.evaluation import predict as predict_split
-    from pipeline.features import load_split_data
+    """Predictions of a saved run's model(s) on dev and test of its evaluation TLPs (the same
+    files `train` writes; for predicting again, e.g. after a decoding change)."""
+    from pipeline.finetune import model_dirs
     from pipeline.models.multitask import MultiTaskModel
-    from pipeline.trainer import pick_device
+    from pipeline.trainer import model_dir_for
 
     cfg = load_params(params)
     run = get_run(cfg, run_id)
-    mt, tok = MultiTaskModel.from_pretrained(Path(model) / "model")
-    device = pick_device()
-    mt.to(device)
-    settings = feature_settings(cfg)
-    counts = {}
-    with atomic_dir(out) as tmp:
-        for tlp in run.eval_tlps:
-            for split in ("dev", "test"):
-                data = load_split_data(
-                    tlp, split, section_paths(cfg), tok, mt.labels, settings, train=False
-                )
-                preds = predict_split(mt, data, mt.labels[tlp.task], 64, device)
-                atomic_write_json(tmp / f"{tlp.slug}.{split}.json", preds)
-                counts[f"{tlp}:{split}"] = len(preds)
-    return counts
+    if run.method == "finetune":
+        dirs = {(t,): d for t, d in model_dirs(run, model).items()}
+    else:
+        dirs = {}
+        for t in run.eval_tlps:
+            dirs.setdefault(model_dir_for(model, t.task), []).append(t)
+        dirs = {tuple(ts): d for d, ts in dirs.items()}
+    models = {tlps: MultiTaskModel.from_pretrained(d) for tlps, d in dirs.items()}
+    preds = predict_models(cfg, models)
+    write_predictions(preds, out)
+    return {f"{t}:{split}": len(p) for (t, split), p in preds.items()}
 
 
 def score_run(params: Sequence[str], run_id: str, predictions: str, out: str) -> dict[str, Any]:
-    """Score every prediction file of a run against the prepared gold records."""
-    from pipeline.data.store import load_split, locate
-    from pipeline.metrics import main_metric
-    from pipeline.scoring import score, style_for
+    """Score a run's prediction files (as `train` wrote them) against the prepared gold."""
+    from pipeline.evaluation import EVAL_SPLITS
 
     cfg = load_params(params)
     run = get_run(cfg, run_id)
-    scores: dict[str, dict[str, Any]] = {}
-    for tlp in run.eval_tlps:
-        for split in ("dev", "test"):
-            where = locate(tlp, section_paths(cfg), split)
-            gold = list(load_split(where, tlp, split))
-            preds = read_json(Path(predictions) / f"{tlp.slug}.{split}.json")
-            m = score(tlp.task, tlp.lang, gold, preds, style=style_for(tlp.task, where.name))
-            m["main"] = m[main_metric(tlp.task)]
-            scores.setdefault(str(tlp), {})[split] = m
-    result = {
-        "run": run.id,
-        "experiment": run.experiment,
-        "method": run.method,
-        "train_tlps": [str(t) for t in run.train_tlps],
-        "zero_shot_tlps": [str(t) for t in run.eval_tlps if t not in run.train_tlps],
-        "scores": scores,
+    preds = {
+        (t, split): read_json(Path(predictions) / f"{t.slug}.{split}.json")
+        for t in run.eval_tlps
+        for split in EVAL_SPLITS
     }
-    atomic_write_json(out, result)
-    return {t: {s: round(v["main"], 2) for s, v in sp.items()} for t, sp in scores.items()}
+    return write_scores(cfg, run, preds, out)
 
 
 def score_files(task: str, lang: str, gold: str, pred: str, style: str | None) -> dict[str, Any]:

@@ -49,6 +49,13 @@ def stream_seed(seed: int, tlp: TLP) -> int:
     return (seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(str(tlp)))) % 2**31
 
 
+def model_dir_for(run_dir: str | Path, task: str) -> Path:
+    """The saved model a run uses for `task`: `model.<task>` when the run kept one checkpoint per
+    task (`selection: per-task`), else `model`."""
+    per_task = Path(run_dir) / f"model.{task}"
+    return per_task if per_task.is_dir() else Path(run_dir) / "model"
+
+
 def mean_main(scores: dict[str, dict[str, float]]) -> float:
     return sum(s["main"] for s in scores.values()) / len(scores)
 
@@ -77,7 +84,9 @@ class Trainer:
             self.model, self.tokenizer = MultiTaskModel.from_pretrained(init_model)
         else:
             self.tokenizer = AutoTokenizer.from_pretrained(str(encoder))
-            self.model = MultiTaskModel.build(encoder, self.labels, self.p.get("dropout", 0.1))
+            self.model = MultiTaskModel.build(
+                encoder, self.labels, self.p.get("dropout", 0.1), pooler=self.p.get("pooler", False)
+            )
         self.model.to(self.device)
         self.train_data = {
             t: load_split_data(
@@ -115,7 +124,8 @@ class Trainer:
         per_step = method_cls.inner_steps_per_step(self.p)
         if "epochs" in self.p:  # passes over the selected data, in (meta-)steps
             batches = sum(s.batches_per_epoch() for s in streams.values())
-            self.total_steps = max(1, math.ceil(self.p["epochs"] * batches / per_step))
+            per_batch = method_cls.batches_per_step(self.p)
+            self.total_steps = max(1, math.ceil(self.p["epochs"] * batches / per_batch))
         else:
             self.total_steps = self.p["steps"]
         opt = make_optimizer(self.model, self.p["lr"], self.p["weight_decay"])
@@ -132,6 +142,10 @@ class Trainer:
                 "settings": repr(settings),
                 "encoder": path_fingerprint(init_model or encoder),
                 "data": [path_fingerprint(Path(d) / "summary.json") for d in prepared_dirs],
+                "sources": sorted(
+                    (f"{t}/{sp}", [str(d) for d in ds])
+                    for (t, sp), ds in getattr(prepared_dirs, "per_split", {}).items()
+                ),
             }
         )
 
@@ -139,11 +153,23 @@ class Trainer:
 
     def dev_scores(self) -> dict[str, dict[str, float]]:
         return {
-            str(t): evaluate(self.model, d, self.labels[t.task], 64, self.device)
+            str(t): evaluate(
+                self.model, d, self.labels[t.task], 64, self.device, self.p.get("metrics")
+            )
             for t, d in self.dev_data.items()
         }
 
     # -- checkpoints -----------------------------------------------------------------------
+
+    def selection_scores(self, scores: dict[str, dict[str, float]]) -> dict[str, float]:
+        """The dev scores checkpoints are kept by: `mean` (over the run's TLPs) always, and with
+        `selection: per-task` one per task (`task:<t>`, the mean over that task's TLPs)."""
+        out = {"mean": mean_main(scores)}
+        if self.p.get("selection", "mean") == "per-task":
+            for task in dict.fromkeys(t.task for t in self.run.train_tlps):
+                mine = {k: v for k, v in scores.items() if TLP.parse(k).task == task}
+                out[f"task:{task}"] = mean_main(mine)
+        return out
 
     def _state(self, step: int, history: list, best: dict) -> dict[str, Any]:
         return {
@@ -156,12 +182,32 @@ class Trainer:
             "inner_steps_done": self.ctx.inner_steps_done,
             "rng": rng_state(),
             "history": history,
-            "best": {k: v for k, v in best.items() if k != "weights"},
+            "best": {
+                sel: {**{k: v for k, v in b.items() if k != "weights"}, "weights_of": owner}
+                for (sel, b), owner in zip(best.items(), self._owners(best).values())
+            },
+        }
+
+    @staticmethod
+    def _owners(best: dict) -> dict[str, str]:
+        """Selection -> the selection whose checkpoint tensors hold its weights (selections won
+        at the same evaluation share one copy, saved once)."""
+        first: dict[int, str] = {}
+        return {sel: first.setdefault(id(b["weights"]), sel) for sel, b in best.items()}
+
+    def _best_extra(self, best: dict) -> dict[str, torch.Tensor]:
+        """The kept weights as checkpoint tensors `best.<selection>.<parameter>`, each copy once."""
+        owners = self._owners(best)
+        return {
+            f"best.{sel}.{k}": v
+            for sel, b in best.items()
+            if owners[sel] == sel
+            for k, v in (b["weights"] or {}).items()
         }
 
     def _resume(self) -> tuple[int, list, dict]:
         if checkpoint_key(self.checkpoint_dir) != self.key:
-            return 0, [], {"score": float("-inf"), "step": 0, "weights": None}
+            return 0, [], {}
         state, extra = load_checkpoint(self.checkpoint_dir, self.model)
         self.ctx.optimizer.load_state_dict(state["optimizer"])
         self.ctx.scheduler.load_state_dict(state["scheduler"])
@@ -170,15 +216,26 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         self.ctx.inner_steps_done = state["inner_steps_done"]
         set_rng_state(state["rng"])
-        best = dict(state["best"])
-        best["weights"] = {k[len("best.") :]: v for k, v in extra.items()} or None
+        saved: dict[str, dict[str, torch.Tensor]] = {}
+        for k, v in extra.items():
+            sel, _, name = k[len("best.") :].partition(".")
+            saved.setdefault(sel, {})[name] = v
+        best = {}
+        for sel, b in state["best"].items():
+            b = dict(b)
+            best[sel] = {**b, "weights": saved.get(b.pop("weights_of"))}
+            best[sel].pop("weights_of", None)
         log.info("%s: resuming at step %d", self.run.id, state["step"])
         return state["step"], state["history"], best
 
     # -- the loop --------------------------------------------------------------------------
 
-    def fit(self, out: str | Path) -> dict[str, Any]:
-        """Train to the end (resuming if a matching checkpoint exists) and save the best model."""
+    def fit(self, out: str | Path, clear: bool = True) -> dict[str, Any]:
+        """Train to the end (resuming if a matching checkpoint exists) and save the best model.
+
+        `clear=False` keeps the checkpoints, for a caller with more work to do in the same job
+        (predictions) that clears them itself once everything is written.
+        """
         p = self.p
         step, history, best = self._resume()
         started = time.time()
@@ -201,39 +258,57 @@ class Trainer:
                         list(self.run.train_tlps),
                         n_batches=p["grad_cosine_batches"],
                         seed=p["seed"],
+                        sketch=p.get("grad_cosine_sketch", 0),
                     )
-                if entry["dev_mean"] > best["score"]:
-                    best = {
-                        "score": entry["dev_mean"],
-                        "step": step,
-                        "dev": scores,
-                        "weights": {
-                            k: v.detach().clone() for k, v in self.model.state_dict().items()
-                        },
-                    }
+                weights = None
+                for sel, score in self.selection_scores(scores).items():
+                    if score > best.get(sel, {}).get("score", float("-inf")):
+                        if weights is None:  # one copy, shared by the selections it wins
+                            weights = {
+                                k: v.detach().clone() for k, v in self.model.state_dict().items()
+                            }
+                        best[sel] = {
+                            "score": score,
+                            "step": step,
+                            "dev": scores,
+                            "weights": weights,
+                        }
             entry.update({k: v for k, v in logs.items() if k not in ("loss",)})
             history.append(entry)
             if step % p["checkpoint_every"] == 0 and step < self.total_steps:
-                extra = {f"best.{k}": v for k, v in (best["weights"] or {}).items()}
                 save_checkpoint(
-                    self.checkpoint_dir, self.model, self._state(step, history, best), extra
+                    self.checkpoint_dir,
+                    self.model,
+                    self._state(step, history, best),
+                    self._best_extra(best),
                 )
         bar.close()
-        if best["weights"] is not None:
-            self.model.load_state_dict(best["weights"])
+        mean = best.get("mean", {"score": float("-inf"), "step": 0, "weights": None})
         summary = {
             "run": self.run.to_json(),
             "options": self.method.options(),
+            "selection": p.get("selection", "mean"),
             "total_steps": self.total_steps,
-            "best_step": best["step"],
-            "best_dev_mean": best["score"],
-            "best_dev": best.get("dev", {}),
+            "best_step": mean["step"],
+            "best_dev_mean": mean["score"],
+            "best_dev": mean.get("dev", {}),
             "inner_steps": self.ctx.inner_steps_done,
             "train_seconds_this_session": round(time.time() - started, 2),
         }
+        per_task = {sel[5:]: b for sel, b in best.items() if sel.startswith("task:")}
+        if per_task:
+            summary["best_by_task"] = {
+                t: {"step": b["step"], "dev_mean": b["score"]} for t, b in per_task.items()
+            }
         with atomic_dir(out) as tmp:
+            for task, b in per_task.items():  # `model.<task>`: the checkpoint best for the task
+                self.model.load_state_dict(b["weights"])
+                self.model.save_pretrained(tmp / f"model.{task}", self.tokenizer)
+            if mean["weights"] is not None:
+                self.model.load_state_dict(mean["weights"])
             self.model.save_pretrained(tmp / "model", self.tokenizer)
             atomic_write_json(tmp / "history.json", history)
             atomic_write_json(tmp / "summary.json", summary)
-        clear_checkpoint(self.checkpoint_dir)
+        if clear:
+            clear_checkpoint(self.checkpoint_dir)
         return summary

@@ -3,8 +3,12 @@
 
 import glob
 import os
+import sys
 
-from pipeline.config import experiment_runs, validate
+from snakemake.settings.types import DeploymentMethod
+
+from pipeline.config import experiment_runs, layout, validate
+from pipeline.data.plan import describe_sources, needed_splits
 from pipeline.errors import ConfigError
 
 
@@ -16,15 +20,29 @@ if workflow.config_settings.config:
     )
 validate(config, where="params.yaml")
 
+# Rules call `python -m pipeline …`: unless a conda env is requested (--sdm conda), that is the
+# interpreter running Snakemake (e.g. .venv/bin/snakemake without activating the venv).
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
+
 # The steps read the same files Snakemake merged: params.yaml, then any --configfile presets.
 PRESETS = [os.path.relpath(p) for p in workflow.overwrite_configfiles]
 PARAMS = " ".join(f"--params {p}" for p in (["params.yaml", *PRESETS] if PRESETS else []))
 
 CONDA_ENV = "../envs/pipeline.yaml"  # relative to rules/
 RUNS = {r.id: r for r in experiment_runs(config)}
+# where each task's splits are looked up (several datasets: say so, dry runs included)
+for _line in describe_sources(config):
+    print(f"data sources: {_line}", file=sys.stderr)
 DATASETS = config["data"]["datasets"]
 LOCAL_ENCODER = config["encoder"]["name"] is None
 ENCODER = "models/encoder" if LOCAL_ENCODER else config["encoder"]["name"]
+# what the tiny encoder's tokenizer and MLM pretraining read (encoder.pretrain.corpus)
+CORPUS = expand(
+    "data/raw/{dataset}" if config["encoder"]["pretrain"]["corpus"] == "text"
+    else "data/prepared/{dataset}",
+    dataset=DATASETS,
+)
 
 
 def code(*modules):
@@ -43,36 +61,45 @@ def code(*modules):
     return sorted(files)
 
 
+# A run id is `<experiment>[.<group>…].s<seed>`, a fine-tuning run `<meta run>.ft.<all|task.lang>`.
 wildcard_constraints:
-    run=r"[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)*",
+    run=r"[a-z][a-z0-9_]*(?:\.[A-Za-z0-9_-]+)*",
     dataset=r"[a-z][a-z0-9_-]*",
 
 
 # params.yaml sections each step reads, for the generated dvc.yaml (`params:` of each stage).
+# The seed of a run is in its id (and its foreach item), not a param: adding a seed adds stages.
 DVC_PARAMS = {
     "generate": ["benchmark"],
-    "prepare": ["data.layout"],
-    "tokenizer": ["encoder.tokenizer", "data.datasets"],
-    "pretrain": ["seed", "encoder.architecture", "encoder.pretrain"],
+    "prepare": ["data.layout", "data.drop_untranslated"],
+    "plan": ["tlps", "zero_shot_langs", "experiments", "seeds", "data"],
+    "tokenizer": ["encoder.tokenizer", "encoder.pretrain.corpus", "data.datasets"],
+    "pretrain": ["encoder.architecture", "encoder.pretrain"],
     "train": [
-        "seed", "tlps", "zero_shot_langs", "training", "experiments.${item.experiment}",
-        "features", "encoder.name",
+        "tlps", "zero_shot_langs", "training", "experiments.${item.experiment}",
+        "features", "encoder", "data", "metrics",
     ],
     "finetune": [
-        "seed", "tlps", "zero_shot_langs", "training", "finetune",
-        "experiments.${item.experiment}", "features", "encoder.name",
+        "tlps", "zero_shot_langs", "training", "finetune",
+        "experiments.${item.experiment}", "features", "data", "metrics",
     ],
-    "predict": ["tlps", "zero_shot_langs", "experiments.${item.experiment}", "features"],
-    "score": ["tlps", "zero_shot_langs", "experiments.${item.experiment}"],
-    "report": ["report"],
+    "report": ["report", "seeds", "experiments", "metrics"],
 }
 
 
 
+def _run_id(wc):
+    return wc["run"] if "run" in wc else f"{wc['meta']}.ft.{wc['part']}"
+
+
 def _experiment(wc):
-    run = wc["run"] if "run" in wc else f"{wc['meta']}.ft.{wc['tlp']}"
-    return {"experiment": RUNS[run].experiment}
+    run = RUNS[_run_id(wc)]
+    return {"experiment": run.experiment, "seed": run.seed}
 
 
 # Per-item fields of `foreach` stages (a run's experiment, so a stage lists only its own params).
-DVC_ITEM_FIELDS = {"train": _experiment, "finetune": _experiment, "predict": _experiment, "score": _experiment}
+DVC_ITEM_FIELDS = {
+    "train": _experiment,
+    "finetune": _experiment,
+    "prepare": lambda wc: {"layout": layout(config, wc["dataset"])},
+}

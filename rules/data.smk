@@ -46,7 +46,8 @@ rule prepare:
         raw="data/raw/{dataset}",
         code=code(*DATA_CODE),
     params:
-        layout=config["data"]["layout"],
+        layout=lambda w: layout(config, w.dataset),
+        options="--drop-untranslated" if config["data"].get("drop_untranslated") else "",
     log:
         "logs/prepare/{dataset}.log",
     benchmark:
@@ -55,4 +56,26 @@ rule prepare:
         CONDA_ENV
     shell:
         "python -m pipeline prepare --dataset {wildcards.dataset} --raw {input.raw} "
-        "--out {output} --layout {params.layout} > {log} 2>&1"
+        "--out {output} --layout {params.layout} {params.options} > {log} 2>&1"
+
+
+# Every split the runs need, found in its dataset (or one line naming what is missing) before any
+# training starts; data/plan.json records where each split comes from.
+rule plan:
+    output:
+        "data/plan.json",
+    input:
+        prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
+        code=code("data/plan.py", "data/store.py"),
+    params:
+        presets=PARAMS,
+        needs=sorted(f"{t}:{sp}" for t, sps in needed_splits(RUNS.values()).items() for sp in sps),
+        sources=config["data"].get("sources", {}),
+    log:
+        "logs/plan.log",
+    benchmark:
+        "benchmarks/plan.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pipeline plan {params.presets} --out {output} > {log} 2>&1"

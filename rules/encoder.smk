@@ -5,11 +5,13 @@ rule tokenizer:
     output:
         directory("models/tokenizer"),
     input:
-        prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
+        corpus=CORPUS,
+        plan="data/plan.json",
         code=code("corpus.py", "models/encoder.py", "data/store.py"),
     params:
         presets=PARAMS,
         tokenizer=config["encoder"]["tokenizer"],
+        corpus=config["encoder"]["pretrain"]["corpus"],
         datasets=DATASETS,
     log:
         "logs/tokenizer.log",
@@ -26,13 +28,12 @@ rule pretrain:
         directory("models/encoder"),
     input:
         tokenizer="models/tokenizer",
-        prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
-        code=code("corpus.py", "models/encoder.py", "checkpoint.py", "optim.py"),
+        corpus=CORPUS,
+        code=code("corpus.py", "models/encoder.py", "checkpoint.py", "optim.py", "data/store.py"),
     params:
         presets=PARAMS,
         architecture=config["encoder"]["architecture"],
         pretrain=config["encoder"]["pretrain"],
-        seed=config["seed"],
     log:
         "logs/pretrain.log",
     benchmark:

@@ -1,28 +1,36 @@
-# Training: one run per experiment (per TLP for STL, per group for each-task/each-lang, and one
-# fine-tuning run per TLP after a meta run). Checkpoints live outside the declared output
-# (checkpoints/<run>/), so a killed job resumes where it stopped when rerun.
+# Training: one run per experiment and seed (per TLP for STL, per group for each-task/each-lang,
+# and fine-tuning runs after a meta run). A training job also predicts dev and test with its
+# dev-selected model(s) and scores them (test is scored here, once, with the per-example
+# statistics of the report's intervals): the model and the gold are already loaded, so this
+# costs no second start-up. Checkpoints live outside the declared outputs (checkpoints/<run>/),
+# so a killed job resumes where it stopped when rerun.
 
 
 TRAIN_CODE = [
-    "trainer.py", "finetune.py", "multidds.py", "analysis.py", "engine.py", "features.py", "evaluation.py", "checkpoint.py", "optim.py",
-    "sampling.py", "metrics.py", "scoring.py", "methods", "models", "tasks", "data/store.py",
+    "trainer.py", "finetune.py", "multidds.py", "analysis.py", "engine.py", "features.py",
+    "evaluation.py", "checkpoint.py", "optim.py", "sampling.py", "metrics.py", "scoring.py",
+    "methods", "models", "tasks", "data/store.py",
 ]
 
 
 rule train:
     output:
-        directory("models/runs/{run}"),
+        model=directory("models/runs/{run}"),
+        predictions=directory("results/predictions/{run}"),
+        scores="results/scores/{run}.json",
     wildcard_constraints:
-        run=r"(?!.*\.ft\.)[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)*",
+        run=r"(?!.*\.ft\.)[a-z][a-z0-9_]*(?:\.[A-Za-z0-9_-]+)*",
     input:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
+        plan="data/plan.json",
         encoder=[ENCODER] if LOCAL_ENCODER else [],
         code=code(*TRAIN_CODE),
     params:
         presets=PARAMS,
         run=lambda w: RUNS[w.run].to_json(),
         features=config["features"],
-        encoder=config["encoder"]["name"],
+        data=config["data"],
+        encoder=config["encoder"],
     log:
         "logs/train/{run}.log",
     benchmark:
@@ -30,30 +38,36 @@ rule train:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline train {params.presets} --run {wildcards.run} --out {output} "
+        "python -m pipeline train {params.presets} --run {wildcards.run} --out {output.model} "
+        "--predictions {output.predictions} --scores {output.scores} "
         "--checkpoints checkpoints/{wildcards.run} > {log} 2>&1"
 
 
 rule finetune:
     output:
-        directory("models/runs/{meta}.ft.{tlp}"),
+        model=directory("models/runs/{meta}.ft.{part}"),
+        predictions=directory("results/predictions/{meta}.ft.{part}"),
+        scores="results/scores/{meta}.ft.{part}.json",
     wildcard_constraints:
-        meta=r"[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)?",
-        tlp=r"[a-z]+\.[A-Za-z0-9_-]+",
+        meta=r"[a-z][a-z0-9_]*(?:\.(?!ft\.)[A-Za-z0-9_-]+)*",
+        part=r"all|[a-z]+\.[A-Za-z0-9_-]+",
     input:
         init="models/runs/{meta}",
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
+        plan="data/plan.json",
         code=code(*TRAIN_CODE),
     params:
         presets=PARAMS,
-        run=lambda w: RUNS[f"{w.meta}.ft.{w.tlp}"].to_json(),
+        run=lambda w: RUNS[f"{w.meta}.ft.{w.part}"].to_json(),
         features=config["features"],
+        data=config["data"],
     log:
-        "logs/train/{meta}.ft.{tlp}.log",
+        "logs/train/{meta}.ft.{part}.log",
     benchmark:
-        "benchmarks/finetune/{meta}.ft.{tlp}.tsv"
+        "benchmarks/finetune/{meta}.ft.{part}.tsv"
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline train {params.presets} --run {wildcards.meta}.ft.{wildcards.tlp} --out {output} "
-        "--checkpoints checkpoints/{wildcards.meta}.ft.{wildcards.tlp} > {log} 2>&1"
+        "python -m pipeline train {params.presets} --run {wildcards.meta}.ft.{wildcards.part} "
+        "--out {output.model} --predictions {output.predictions} --scores {output.scores} "
+        "--checkpoints checkpoints/{wildcards.meta}.ft.{wildcards.part} > {log} 2>&1"

@@ -27,6 +27,7 @@ from pipeline.data.readers import (  # noqa: E402
     read_xnli_tsv,
 )
 from pipeline.data.store import load_split  # noqa: E402
+from pipeline.errors import DataError  # noqa: E402
 from pipeline.io import read_json  # noqa: E402
 from pipeline.records import TLP  # noqa: E402
 
@@ -83,18 +84,32 @@ def run(real: Path, work: Path) -> None:
         {"contradiction": 830, "entailment": 830, "neutral": 830},
     )
 
-    print("PAWS-X dev, XTREME layout (prepare pawsx --layout xtreme)")
+    print("PAWS-X dev, XTREME layout (prepare pawsx --layout xtreme; NS rows kept by default)")
     s = prep("pawsx", real / "paws-x" / "xtreme-format", "xtreme")
-    skipped = s["skipped"].get("pawsx: NS sentence (failed translation)", 0)
-    for lang in ("en", "es", "zh"):
-        got = n(s, f"pa/{lang}", "dev")
-        info(f"{lang} dev kept", got)
+    check("options", s["options"], {"drop_untranslated": False})
+    ns_kept = s["notes"]["pawsx"]["untranslated"]["dev"]["kept"]
+    dev = {lang: n(s, f"pa/{lang}", "dev") for lang in ("en", "es", "zh")}
     check(
-        "kept + NS-skipped, all 3 languages",
-        sum(n(s, f"pa/{x}", "dev") for x in ("en", "es", "zh")) + skipped,
-        6000,
+        "dev rows en / es / zh (all of each file, as XTREME scores)", dev, dict.fromkeys(dev, 2000)
     )
-    info("NS rows skipped (es + zh)", skipped)
+    ns = {
+        lang: sum(
+            "NS" in (r["text_a"], r["text_b"])
+            for r in load_split(work / "pawsx-xtreme", TLP("pa", lang), "dev")
+        )
+        for lang in dev
+    }
+    check("NS rows kept in dev en / es / zh", ns, {"en": 0, "es": 38, "zh": 16})
+    check("notes.untranslated.dev.kept", ns_kept, 54)
+    s = prepare(
+        "pawsx",
+        real / "paws-x" / "xtreme-format",
+        work / "pawsx-xtreme-drop",
+        layout="xtreme",
+        drop_untranslated=True,
+    )
+    got = {lang: n(s, f"pa/{lang}", "dev") for lang in ("en", "es", "zh")}
+    check("--drop-untranslated: dev rows en / es / zh", got, {"en": 2000, "es": 1962, "zh": 1984})
 
     print("PAN-X dev, XTREME layout (prepare panx --layout xtreme)")
     s = prep("panx", real / "panx" / "xtreme-format", "xtreme")
@@ -135,8 +150,36 @@ def run(real: Path, work: Path) -> None:
     s = prep("squad", real / "squad" / "dev-v1.1-subset__bloomsburyai")
     check("dev questions", n(s, "qa/en", "dev"), 4961)
 
-    print("First records of original files (HF dummy data; counts are just what is there)")
+    print("Archives as unpacked (prepare on the folder above the archives' own folders)")
     x = real / "xnli" / "original-format__hf-xnli-dummy" / "dummy_data"
+    s = prep("xnli", x)  # XNLI-1.0.zip/XNLI-1.0/, XNLI-MT-1.0.zip/XNLI-MT-1.0/multinli/
+    info("xnli found_in", s["notes"]["xnli"]["found_in"])
+    check(
+        "xnli TLPs / dev / train rows",
+        (len(s["counts"]), *_totals(s, "dev", "train")),
+        (15, 15, 60),
+    )
+    mn = real / "mnli" / "original-format__hf-multi_nli-dummy" / "dummy_data"
+    s = prep("mnli", mn)  # multinli_1.0.zip/multinli_1.0/
+    info("mnli found_in / counts", (s["notes"]["mnli"]["found_in"], s["counts"]))
+    s = prep("udpos", real)  # realdata/udpos/UD_*/ one level further down
+    check(
+        "udpos from the realdata root: test sentences en / es / th",
+        tuple(n(s, f"pos/{lang}", "test") for lang in ("en", "es", "th")),
+        (2077, 426, 1000),
+    )
+    s = prep("mtod", real / "mtod")  # mtod/tsv/<lang>/ beside mtod/conllu/
+    check("mtod from mtod/: es dev", n(s, "mtod/es", "dev"), 1983)
+    s = prep("mlqa", real)  # realdata/mlqa/MLQA_V1/
+    check("mlqa from the realdata root: en dev", n(s, "qa/en", "dev"), 1148)
+    try:
+        prep("xnli", real / "xnli")  # two copies of XNLI-1.0 (HF xnli and xtreme dummies)
+        check("xnli from xnli/ refuses two copies", "no error", "DataError")
+    except DataError as e:
+        check("xnli from xnli/ refuses two copies", type(e).__name__, "DataError")
+        info("message", e)
+
+    print("First records of original files (HF dummy data; counts are just what is there)")
     r = read_xnli_tsv(x / "XNLI-1.0.zip" / "XNLI-1.0" / "xnli.dev.tsv")
     info("XNLI 1.0 dev rows / languages", (len(r.records), len({x["lang"] for x in r.records})))
     mt = x / "XNLI-MT-1.0.zip" / "XNLI-MT-1.0" / "multinli"
@@ -173,6 +216,10 @@ def run(real: Path, work: Path) -> None:
     ty = real / "tydiqa" / "original-format__hf-tydiqa-dummy" / "dummy_data"
     r = read_squad_json(ty / "tydiqa-goldp-v1.1-train.json", lang_from_id=True)
     info("TyDiQA original train (id, lang)", [(x["id"], x["lang"]) for x in r.records])
+
+
+def _totals(summary: dict, *splits: str) -> tuple[int, ...]:
+    return tuple(sum(c.get(sp, 0) for c in summary["counts"].values()) for sp in splits)
 
 
 def compare_mtod_conll(mtod: Path, prepared: Path) -> None:

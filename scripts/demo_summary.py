@@ -1,4 +1,5 @@
-"""Print the end-of-demo summary: test table, zero-shot table, and wall time per stage."""
+"""Print the end-of-demo summary: the test and zero-shot tables (mean ± sd over seeds, 95%
+intervals) and the Table 2 shape this run computed, then jobs and wall time per stage."""
 
 from __future__ import annotations
 
@@ -6,29 +7,39 @@ import csv
 from pathlib import Path
 
 
-def stage_times(root: Path = Path("benchmarks")) -> dict[str, float]:
-    """Seconds per rule, summed over its jobs, from Snakemake's `benchmark:` files."""
-    times: dict[str, float] = {}
+def stage_times(root: Path = Path("benchmarks")) -> dict[str, tuple[int, float]]:
+    """Rule -> (jobs, seconds summed over its jobs), from Snakemake's `benchmark:` files."""
+    times: dict[str, tuple[int, float]] = {}
     for f in sorted(root.rglob("*.tsv")):
         rule = f.relative_to(root).parts[0].removesuffix(".tsv")
         with open(f) as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
-        times[rule] = times.get(rule, 0.0) + sum(float(r["s"]) for r in rows[-1:])
+        jobs, secs = times.get(rule, (0, 0.0))
+        times[rule] = (jobs + 1, secs + sum(float(r["s"]) for r in rows[-1:]))
     return times
 
 
+def print_stage_times(times: dict[str, tuple[int, float]]) -> None:
+    print(f"  {'stage':<10} {'jobs':>5} {'seconds':>9}")
+    for rule, (jobs, s) in times.items():
+        print(f"  {rule:<10} {jobs:>5} {s:>9.1f}")
+    total_jobs = sum(j for j, _ in times.values())
+    print(f"  {'total':<10} {total_jobs:>5} {sum(s for _, s in times.values()):>9.1f}")
+
+
 def main() -> None:
-    for name in ("test.md", "zero_shot.md"):
+    for name in ("test.md", "zero_shot.md", "paper_table2.md"):
         p = Path("results/tables") / name
         if p.exists():
             print(p.read_text())
     times = stage_times()
     if times:
-        print("### Wall time per stage (s, summed over jobs)\n")
-        for rule, s in times.items():
-            print(f"  {rule:<10} {s:8.1f}")
-        print(f"  {'total':<10} {sum(times.values()):8.1f}")
-    print("\nResults: results/metrics.json, results/tables/*.md, results/plots/ (dvc plots show)")
+        print("### Jobs and wall time per stage (seconds summed over jobs)\n")
+        print_stage_times(times)
+    print(
+        "\nResults: results/metrics.json, results/tables/*.md and *.csv (per-seed scores: "
+        "per_seed.csv), results/plots/ (dvc plots show)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,11 @@
-"""Helpers for the end-to-end tests: a copy of the project with a shrunken params.yaml."""
+"""Helpers for the end-to-end tests: fresh clones of the project with a shrunken params.yaml.
+
+A clone is what a user gets from `git clone`: the repository's files as committed. So that a test
+of the working tree sees uncommitted edits too, the tracked and untracked-but-not-ignored files of
+the working tree are first committed into a snapshot repository (once per test session), and every
+project is a `git clone` of that snapshot. Nothing ignored by git (results, models, the venv)
+reaches a clone, which is what the fresh-clone test relies on.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -13,9 +22,17 @@ import yaml
 from pipeline.config import deep_merge, read_yaml
 from tests.conftest import REPO
 
-#: the embedded default, shrunk to seconds per stage (same schema, same DAG)
+#: the embedded default, shrunk to seconds per stage (same schema, same DAG), two seeds
 TINY = {
-    "benchmark": {"languages": 3, "zero_shot": 1, "tasks": ["nli", "ner", "qa"], "scale": 0.25},
+    "seeds": [1, 2],
+    "benchmark": {
+        "languages": 3,
+        "zero_shot": 1,
+        "tasks": ["nli", "ner", "qa"],
+        "scale": 0.25,
+        "eval_size": 24,
+        "text_sentences": 150,
+    },
     "encoder": {
         "tokenizer": {"vocab_size": 300, "min_frequency": 2},
         "architecture": {
@@ -42,9 +59,8 @@ TINY = {
         "default": {"epochs": 1, "lrs": [1.0e-3]},
         "tasks": {"qa": {"epochs": 1, "lrs": [1.0e-3, 3.0e-4]}},
     },
+    "report": {"bootstrap": 200},
 }
-
-COPY = ["Snakefile", "rules", "envs", "pipeline", "profiles", "configs", "pyproject.toml"]
 
 
 def env() -> dict[str, str]:
@@ -57,26 +73,12 @@ def env() -> dict[str, str]:
         TOKENIZERS_PARALLELISM="false",
         DVC_NO_ANALYTICS="1",
         PYTHONPATH="",
+        GIT_AUTHOR_NAME="CI",
+        GIT_AUTHOR_EMAIL="ci@example.org",
+        GIT_COMMITTER_NAME="CI",
+        GIT_COMMITTER_EMAIL="ci@example.org",
     )
     return e
-
-
-def make_project(dest: Path, overrides: dict | None = None) -> Path:
-    """Copy the project's code into `dest` with a shrunken params.yaml; return dest."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in COPY:
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        elif src.exists():
-            shutil.copy2(src, dest / name)
-    params = deep_merge(deep_merge(read_yaml(REPO / "params.yaml"), TINY), overrides or {})
-    write_params(dest, params)
-    return dest
-
-
-def write_params(dest: Path, params: dict) -> None:
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def run(
@@ -88,6 +90,41 @@ def run(
             f"{' '.join(cmd)} failed ({res.returncode})\nSTDOUT:\n{res.stdout[-4000:]}\nSTDERR:\n{res.stderr[-4000:]}"
         )
     return res
+
+
+@cache
+def snapshot() -> Path:
+    """A repository holding the working tree as it would be committed (once per session)."""
+    root = Path(tempfile.mkdtemp(prefix="snapshot-")) / "repo"
+    listed = run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], REPO
+    ).stdout
+    for rel in filter(None, listed.split("\0")):
+        src = REPO / rel
+        if src.is_file():  # deleted but still in the index: not part of the tree
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, root / rel)
+    run(["git", "init", "-q", "-b", "main"], root)
+    run(["git", "add", "-A"], root)
+    run(["git", "commit", "-qm", "snapshot of the working tree"], root)
+    return root
+
+
+def make_project(dest: Path, overrides: dict | None = None, commit: bool = True) -> Path:
+    """`git clone` the project into `dest`, shrink its params.yaml (TINY, then `overrides`),
+    regenerate dvc.yaml for the shrunken DAG and commit both; return dest."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    run(["git", "clone", "-q", str(snapshot()), str(dest)], dest.parent)
+    params = deep_merge(deep_merge(read_yaml(dest / "params.yaml"), TINY), overrides or {})
+    write_params(dest, params)
+    if commit:
+        run([sys.executable, "-m", "pipeline", "dvc-yaml"], dest)
+        run(["git", "commit", "-qam", "shrunken config for the tests"], dest)
+    return dest
+
+
+def write_params(dest: Path, params: dict) -> None:
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -6,6 +6,7 @@ so expected values can be computed by hand.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,3 +158,79 @@ def opposite_labels_context(lr: float = 0.1, **params: Any) -> TrainContext:
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     p = {"seed": 0, "batch_size": 8, **params}
     return toy_context(model, opt, data, p, dev=dict(data))
+
+
+class Headed(nn.Module):
+    """A shared encoder (linear, tanh) and one linear head per task, randomly initialised from a
+    seed: unlike `Linear`, "all parameters" (encoder + heads) differ from the encoder's, and a
+    TLP's loss has no gradient on the heads of other tasks."""
+
+    def __init__(self, dim: int, hidden: int, tasks: tuple[str, ...], seed: int = 0) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(dim, hidden)
+        self.heads = nn.ModuleDict({t: nn.Linear(hidden, 2) for t in tasks})
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g))
+
+    def forward(self, task: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"logits": self.heads[task](torch.tanh(self.encoder(batch["x"])))}
+
+
+def headed_context(
+    tlps: tuple[str, ...] = ("nli/l0", "nli/l1", "pa/l0"),
+    sizes: tuple[int, ...] = (8, 12, 16),
+    lr: float = 0.05,
+    weight_decay: float = 0.01,
+    seed: int = 0,
+    **params: Any,
+) -> TrainContext:
+    """Classification TLPs (nli, pa: logits + labels) on a `Headed` model with AdamW: random
+    inputs and labels, train and dev drawn separately, `sizes` examples each."""
+    g = torch.Generator().manual_seed(seed + 1)
+    parsed = [TLP.parse(t) for t in tlps]
+
+    def split(t: TLP, n: int, name: str) -> SplitData:
+        x = torch.randn(n, 5, generator=g)
+        return toy_split(t, {"x": x, "labels": torch.randint(0, 2, (n,), generator=g)}, name)
+
+    train = {t: split(t, n, "train") for t, n in zip(parsed, sizes, strict=True)}
+    dev = {t: split(t, n, "dev") for t, n in zip(parsed, sizes, strict=True)}
+    model = Headed(5, 4, tuple(sorted({t.task for t in parsed})), seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    p = {"seed": seed, "batch_size": 4, **params}
+    return toy_context(model, opt, train, p, dev=dev)
+
+
+def batch_of(split: SplitData, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {k: v[idx] for k, v in split.tensors.items()}
+
+
+# -- optimizer state, compared tensor by tensor ------------------------------------------------
+
+
+def optimizer_state(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """A deep copy of `opt.state_dict()` (tensors cloned), to compare later with `same_state`."""
+    return copy.deepcopy(opt.state_dict())
+
+
+def same_state(a: Any, b: Any) -> bool:
+    """Structural equality with torch.equal (same dtype, shape and values) on every tensor."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and torch.equal(a, b)
+        )
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(same_state(x, y) for x, y in zip(a, b, strict=True))
+        )
+    return type(a) is type(b) and a == b

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -126,12 +127,22 @@ def write_mnli(root: Path) -> Path:
 PAWSX_HEADER = ["id", "sentence1", "sentence2", "label"]
 
 
+#: rows a translated (non-English) PAWS-X dev_2k / test_2k file adds, as the full release has:
+#: `NS` for a failed translation (either sentence), and in dev one row with an empty label
+PAWSX_DEV_EXTRA = [["9", "NS", "k j", "1"], ["10", "r", "NS", "0"], ["11", "s", "t", ""]]
+PAWSX_TEST_EXTRA = [["12", "NS", "u", "1"]]
+
+
 def write_pawsx(root: Path, langs: tuple[str, ...] = ("en", "de")) -> Path:
     """x-final/<lang>/: `en` gets train.tsv, others translated_train.tsv (3 rows of which one
-    `NS` and one with an empty label in translations); dev_2k 2 rows, test_2k 2 rows."""
+    `NS` and one with an empty label in translations); dev_2k 2 rows, test_2k 2 rows, and in
+    translations also `PAWSX_DEV_EXTRA` (2 `NS` rows, 1 empty label) and `PAWSX_TEST_EXTRA`
+    (1 `NS` row)."""
     for lang in langs:
         d = root / "x-final" / lang
         train = [PAWSX_HEADER, ["1", '"A" b c', "A b c .", "1"], ["2", "d e", "e d", "0"]]
+        dev = [PAWSX_HEADER, ["5", "j k", "k j", "1"], ["6", "l", "m", "0"]]
+        test = [PAWSX_HEADER, ["7", "n o", "o n", "0"], ["8", "p", "q", "1"]]
         if lang == "en":
             _write(d / "train.tsv", tsv(train + [["3", "f g", "g f", "1"]]))
         else:
@@ -139,12 +150,10 @@ def write_pawsx(root: Path, langs: tuple[str, ...] = ("en", "de")) -> Path:
                 d / "translated_train.tsv",
                 tsv(train + [["3", "NS", "g f", "1"], ["4", "h", "i", ""]]),
             )
-        _write(
-            d / "dev_2k.tsv", tsv([PAWSX_HEADER, ["5", "j k", "k j", "1"], ["6", "l", "m", "0"]])
-        )
-        _write(
-            d / "test_2k.tsv", tsv([PAWSX_HEADER, ["7", "n o", "o n", "0"], ["8", "p", "q", "1"]])
-        )
+            dev += PAWSX_DEV_EXTRA
+            test += PAWSX_TEST_EXTRA
+        _write(d / "dev_2k.tsv", tsv(dev))
+        _write(d / "test_2k.tsv", tsv(test))
     return root
 
 
@@ -365,6 +374,44 @@ def write_marc(root: Path, langs: tuple[str, ...] = ("en", "de"), nested: bool =
     return root
 
 
+def write_sentipers(root: Path) -> Path:
+    """train.tsv (polarity 2, -1 and the neutral 0, which is dropped) and test.tsv."""
+    _write(root / "train.tsv", "خوب\t2\nبد\t-1\nخنثی\t0\n")
+    _write(root / "test.tsv", "عالی\t1\n")
+    return root
+
+
+def write_sentiraama(root: Path) -> Path:
+    """dev.csv with a header and a quoted comma, and the format.json that names its columns."""
+    _write(root / "dev.csv", 'review,pol\n"a, b",pos\nc,neg\n')
+    write_json(root / "format.json", {"text": "review", "label": "pol", "header": True})
+    return root
+
+
+# --------------------------------------------------------------------------- translate-train
+
+#: XNLI/PAWS-X translate-train rows (5 columns: English pair, translated pair, label)
+TT_PAIRS = {
+    "nli": [
+        ["A .", "B .", "A2 .", "B2 .", "contradictory"],
+        ["C .", "D .", "C2 .", "D2 .", "neutral"],
+    ],
+    "pa": [["A .", "B .", "A2 .", "B2 .", "1"], ["C .", "D .", "NS", "D2 .", "0"]],
+}
+
+
+def write_translate_train(root: Path, dataset: str, langs: tuple[str, ...] = ("de", "fr")) -> Path:
+    """The files of one XTREME translate-train dataset as the bucket names them, in `root`."""
+    for lang in langs:
+        if dataset in ("xnli_translate_train", "pawsx_translate_train"):
+            rows = TT_PAIRS["nli" if dataset.startswith("xnli") else "pa"]
+            _write(root / f"en-{lang}-translated.tsv", tsv(rows))
+        else:
+            name = dataset.split("_", 1)[0]
+            write_json(root / f"{name}.translate.train.en-{lang}.json", squad_doc("1.1", QA_ITEMS))
+    return root
+
+
 # --------------------------------------------------------------------------- XTREME layout
 
 
@@ -451,3 +498,110 @@ def _write_udpos_synthetic(root: Path) -> Path:
                 + conllu_sentence(f"{split}-2", [("w3", "DET")]),
             )
     return root
+
+
+# --------------------------------------------------------------------------- as published
+
+#: the writer of every dataset `prepare` knows (layout "original"; translate-train files flat)
+WRITERS: dict[str, Any] = {
+    "xnli": write_xnli,
+    "mnli": write_mnli,
+    "pawsx": write_pawsx,
+    "panx": write_panx,
+    "udpos": write_udpos,
+    "squad": write_squad,
+    "mlqa": write_mlqa,
+    "xquad": write_xquad,
+    "tydiqa": write_tydiqa,
+    "mtod": write_mtod,
+    "marc": write_marc,
+    "sentipers": write_sentipers,
+    "sentiraama": write_sentiraama,
+    **{
+        ds: (lambda root, ds=ds: write_translate_train(root, ds))
+        for ds in (
+            "xnli_translate_train",
+            "pawsx_translate_train",
+            "squad_translate_train",
+            "tydiqa_translate_train",
+        )
+    },
+}
+
+#: the folder of the written fixture that holds the files themselves (`.`: the fixture root)
+FLAT: dict[str, str] = {"mnli": "multinli_1.0", "pawsx": "x-final", "mlqa": "MLQA_V1"}
+
+#: how the fixture sits once the publisher's archive (or download) is unpacked where --raw
+#: points: (path in the written fixture, path after unpacking), `.` standing for all of it
+UNPACKED: dict[str, tuple[tuple[str, str], ...]] = {
+    # unpacked into folders named after the archives, as in the HF dummy data and realdata
+    "xnli": (
+        ("XNLI-1.0", "XNLI-1.0.zip/XNLI-1.0"),
+        ("XNLI-MT-1.0", "XNLI-MT-1.0.zip/XNLI-MT-1.0"),
+    ),
+    "mnli": (("multinli_1.0", "multinli_1.0"),),  # multinli_1.0.zip -> multinli_1.0/
+    "pawsx": (("x-final", "x-final"),),  # x-final.tar.gz -> x-final/<lang>/
+    "panx": ((".", "panx_dataset"),),  # AmazonPhotos.zip -> panx_dataset/, <lang>.tar.gz -> <lang>/
+    "udpos": ((".", "ud-treebanks-v2.5"),),  # ud-treebanks-v2.5.tgz -> ud-treebanks-v2.5/UD_*/
+    "squad": ((".", "SQuAD-explorer/dataset"),),  # the site's dataset/ folder
+    "mlqa": (("MLQA_V1", "MLQA_V1"),),  # MLQA_V1.zip -> MLQA_V1/{dev,test}/
+    "xquad": ((".", "xquad"),),  # a clone of github.com/deepmind/xquad
+    "tydiqa": ((".", "tydiqa/v1.1"),),  # gs://tydiqa/v1.1/ copied as it is
+    "mtod": ((".", "multilingual_task_oriented_data"),),  # the zip's folder of <lang>/
+    "marc": ((".", "amazon-reviews-ml/json/{split}"),),  # the bucket: json/<split>/<file>
+    "sentipers": ((".", "SentiPers"),),
+    "sentiraama": ((".", "Sentiraama"),),
+    # gsutil cp -r gs://xtreme_translations .
+    "xnli_translate_train": ((".", "xtreme_translations/XNLI/translate-train"),),
+    "pawsx_translate_train": ((".", "xtreme_translations/PAWSX/translate-train"),),
+    "squad_translate_train": ((".", "xtreme_translations/SQuAD/translate-train"),),
+    "tydiqa_translate_train": ((".", "xtreme_translations/TyDiQA-GoldP/translate-train"),),
+}
+
+#: files the real archives carry beside the data, which prepare must pass over
+UNPACKED_EXTRAS: dict[str, tuple[str, ...]] = {
+    "xnli": ("XNLI-MT-1.0.zip/XNLI-MT-1.0/xnli/xnli.dev.en.tsv",),  # translate-test, not train
+    "mnli": ("__MACOSX/multinli_1.0/._multinli_1.0_train.jsonl", "multinli_1.0/README.txt"),
+    "udpos": ("ud-treebanks-v2.5/UD_English-A/README.md", "ud-treebanks-v2.5/LICENSE.txt"),
+    "mtod": ("multilingual_task_oriented_data/README.md",),
+}
+
+
+def write_flat(dataset: str, root: Path) -> Path:
+    """The dataset's fixture; returns the folder holding the files themselves (--raw)."""
+    WRITERS[dataset](root)
+    return root / FLAT.get(dataset, ".")
+
+
+def write_unpacked(dataset: str, root: Path) -> Path:
+    """The dataset's fixture under its archive's own top-level folder(s), as unpacking the
+    publisher's archive (or download) into `root` leaves it; returns `root` (--raw).
+
+    `{split}` in a target path sends each file into its split's folder (MARC's bucket)."""
+    staging = root.parent / f"{root.name}.staging"
+    WRITERS[dataset](staging)
+    for src, dst in UNPACKED[dataset]:
+        if "{split}" in dst:
+            for f in sorted((staging / src).iterdir()):
+                split = f.stem.rsplit("_", 1)[-1]
+                _move(f, root / dst.format(split=split) / f.name)
+        else:
+            _move(staging / src, root / dst)
+    for extra in UNPACKED_EXTRAS.get(dataset, ()):
+        _write(root / extra, "not data\n")
+    if staging.exists():
+        for left in sorted(staging.rglob("*")):
+            if left.is_file():
+                raise AssertionError(f"{left}: not moved by UNPACKED[{dataset!r}]")
+        shutil.rmtree(staging)
+    return root
+
+
+def _move(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():  # the same folder name (e.g. x-final -> x-final): move the contents
+        for child in sorted(src.iterdir()):
+            _move(child, dst / child.name)
+        src.rmdir()
+    else:
+        shutil.move(str(src), str(dst))

@@ -105,10 +105,10 @@ def test_selections(cfg):
 
 def test_runs(cfg):
     runs = experiment_runs(cfg)
-    stl = [r for r in runs if r.experiment == "stl"]
+    stl = [r for r in runs if r.experiment == "stl" and r.seed == cfg["seeds"][0]]
     assert [r.train_tlps for r in stl] == [(TLP.parse(t),) for t in cfg["tlps"]]
-    assert stl[0].id == "stl." + TLP.parse(cfg["tlps"][0]).slug
-    mtl = get_run(cfg, "mtl")
+    assert stl[0].id == f"stl.{TLP.parse(cfg['tlps'][0]).slug}.s{cfg['seeds'][0]}"
+    mtl = get_run(cfg, f"mtl.s{cfg['seeds'][0]}")
     assert list(mtl.train_tlps) == [TLP.parse(t) for t in cfg["tlps"]]
     zs = [t for t in mtl.eval_tlps if t not in mtl.train_tlps]
     assert zs and {t.lang for t in zs} == set(cfg["zero_shot_langs"])
@@ -120,7 +120,9 @@ def test_runs(cfg):
 def test_lang_limited_selection_has_no_zero_shot(cfg):
     cfg = copy.deepcopy(cfg)
     cfg["experiments"] = {"ll": {"method": "mtl", "steps": 1, "tlps": "lang:l0"}}
+    cfg["seeds"] = [5]
     (run,) = experiment_runs(cfg)
+    assert run.id == "ll.s5"
     assert run.eval_tlps == run.train_tlps
 
 
@@ -129,6 +131,7 @@ def _pool(cfg, exps):
     cfg["tlps"] = ["ner/l0", "ner/l1", "pos/l0", "qa/l1"]
     cfg["zero_shot_langs"] = ["l9"]
     cfg["experiments"] = exps
+    cfg["seeds"] = [1]
     validate(cfg)
     return cfg
 
@@ -136,13 +139,44 @@ def _pool(cfg, exps):
 def test_meta_runs_are_fine_tuned_per_tlp_and_evaluated_zero_shot(cfg):
     cfg = _pool(cfg, {"rep": {"method": "reptile", "steps": 2, "m": 2, "k": 1}})
     runs = {r.id: r for r in experiment_runs(cfg)}
-    meta = runs["rep"]
+    meta = runs["rep.s1"]
     assert [str(t) for t in meta.eval_tlps] == ["ner/l9", "pos/l9", "qa/l9"]  # zero-shot only
-    ft = runs["rep.ft.ner.l1"]
-    assert ft.method == "finetune" and ft.init == "rep" and ft.train_tlps == (TLP("ner", "l1"),)
-    assert ft.params["epochs"] == cfg["finetune"]["default"]["epochs"]
-    assert runs["rep.ft.qa.l1"].params["lrs"] == cfg["finetune"]["tasks"]["qa"]["lrs"]
+    ft = runs["rep.s1.ft.all"]  # one job fine-tunes every target TLP (a model each)
+    assert ft.method == "finetune" and ft.init == "rep.s1" and ft.seed == 1
+    assert ft.train_tlps == ft.eval_tlps == tuple(TLP.parse(t) for t in cfg["tlps"])
+    assert ft.params["tasks"]["ner"]["epochs"] == cfg["finetune"]["default"]["epochs"]
+    assert ft.params["tasks"]["qa"]["lrs"] == cfg["finetune"]["tasks"]["qa"]["lrs"]
+    assert len([r for r in runs.values() if r.method == "finetune"]) == 1
+    cfg["finetune"]["jobs"] = "per-tlp"  # clusters: one job per (meta model, TLP)
+    runs = {r.id: r for r in experiment_runs(cfg)}
+    ft = runs["rep.s1.ft.ner.l1"]
+    assert ft.init == "rep.s1" and ft.train_tlps == (TLP("ner", "l1"),)
+    assert list(ft.params["tasks"]) == ["ner"]
     assert len([r for r in runs.values() if r.method == "finetune"]) == 4
+
+
+def test_seeds_repeat_every_run_and_stay_out_of_the_other_runs_params(cfg):
+    cfg = _pool(
+        cfg, {"rep": {"method": "reptile", "steps": 1}, "stl": {"method": "stl", "steps": 1}}
+    )
+    cfg["seeds"] = [1, 2]
+    ids = [r.id for r in experiment_runs(cfg)]
+    assert ids[:2] == ["rep.s1", "rep.s1.ft.all"] and "rep.s2.ft.all" in ids
+    assert "stl.ner.l0.s1" in ids and "stl.ner.l0.s2" in ids and len(ids) == 4 + 8
+    before = {r.id: r.to_json() for r in experiment_runs(cfg)}
+    assert before["rep.s2"]["params"]["seed"] == 2 and before["rep.s2"]["seed"] == 2
+    assert "seeds" not in before["rep.s2"]["params"]
+    cfg["seeds"] = [1, 2, 3]  # a new seed adds runs and changes none of the old ones
+    after = {r.id: r.to_json() for r in experiment_runs(cfg)}
+    assert {k: after[k] for k in before} == before and len(after) == len(before) + 6
+    cfg["experiments"]["rep"]["seeds"] = [7]  # an experiment's own seeds win
+    validate(cfg)
+    reps = [r.id for r in experiment_runs(cfg) if r.experiment == "rep"]
+    assert reps == ["rep.s7", "rep.s7.ft.all"]
+    bad = copy.deepcopy(cfg)
+    bad["seeds"] = [1, 1]
+    with pytest.raises(ConfigError, match="seeds"):
+        validate(bad)
 
 
 def test_each_task_and_each_lang_train_one_model_per_group(cfg):
@@ -153,7 +187,7 @@ def test_each_task_and_each_lang_train_one_model_per_group(cfg):
             "ml": {"method": "mtl", "steps": 1, "tlps": "each-lang"},
         },
     )
-    runs = {r.id: r for r in experiment_runs(cfg)}
+    runs = {r.id.removesuffix(".s1"): r for r in experiment_runs(cfg)}
     assert runs["mt.ner"].train_tlps == (TLP("ner", "l0"), TLP("ner", "l1"))
     assert TLP("ner", "l9") in runs["mt.ner"].eval_tlps  # language-agnostic: zero-shot
     assert runs["ml.l0"].train_tlps == (TLP("ner", "l0"), TLP("pos", "l0"))
@@ -180,16 +214,16 @@ def test_multidds_dev_target_and_each_task_expand(cfg):
         },
     )
     runs = {r.id: r for r in experiment_runs(cfg)}
-    a = runs["a.l0.pos.l0"]  # setting (a): Lang-Limited train, D_dev = the target TLP
+    a = runs["a.l0.pos.l0.s1"]  # setting (a): Lang-Limited train, D_dev = the target TLP
     assert (
         a.train_tlps == (TLP("ner", "l0"), TLP("pos", "l0"))
         and a.params["multidds"]["dev"] == "pos/l0"
     )
-    assert "a.l0.pos.l0.ft.pos.l0" in runs and "a.l0.pos.l0.ft.ner.l0" not in runs
-    d = runs["d.ner"]  # setting (d): All TLPs train, D_dev = Task-Limited dev
+    assert runs["a.l0.pos.l0.s1.ft.all"].train_tlps == (TLP("pos", "l0"),)  # its target only
+    d = runs["d.ner.s1"]  # setting (d): All TLPs train, D_dev = Task-Limited dev
     assert len(d.train_tlps) == 4 and d.params["multidds"]["dev"] == "task:ner"
     assert d.eval_tlps == (TLP("ner", "l9"),)
-    assert {r for r in runs if r.startswith("d.ner.ft.")} == {"d.ner.ft.ner.l0", "d.ner.ft.ner.l1"}
+    assert runs["d.ner.s1.ft.all"].train_tlps == (TLP("ner", "l0"), TLP("ner", "l1"))
 
 
 def test_null_experiment_in_a_preset_removes_it(cfg, tmp_path):
@@ -218,7 +252,7 @@ def test_tarunesh_preset_is_valid_and_complete():
     exps = {r.experiment for r in runs}
     assert {"stl", "mtl"}.isdisjoint(exps)
     assert {f"rep_all_t{t}" for t in ("1", "2", "5", "inf")} <= exps
-    m = next(r for r in runs if r.id == "rep_all_t1").params
+    m = next(r for r in runs if r.id == "rep_all_t1.s1").params
     assert (m.get("m", 8), m.get("k", 3), m.get("beta", 1.0), m["lr"]) == (8, 3, 1.0, 3e-5)
 
 
@@ -233,3 +267,62 @@ def test_per_task_feature_settings():
     bad["features"]["tasks"] = {"qa": {"max_len": 3}}
     with pytest.raises(ConfigError, match="features.tasks.qa.max_len: unknown key"):
         validate(bad)
+
+
+def test_a_misspelt_key_is_named_with_the_closest_valid_one(cfg):
+    bad = copy.deepcopy(cfg)
+    bad["training"]["batch_sise"] = bad["training"].pop("batch_size")
+    with pytest.raises(ConfigError) as e:
+        validate(bad)
+    msg = str(e.value)
+    assert "training.batch_sise: unknown key (did you mean 'batch_size'?" in msg
+    assert "required" not in msg and "\n" not in msg
+    bad = copy.deepcopy(cfg)
+    bad["experiments"]["mtl"]["temprature"] = 2
+    with pytest.raises(ConfigError, match="temprature: unknown key \\(did you mean 'temperature'"):
+        validate(bad)
+    bad = copy.deepcopy(cfg)
+    bad["zzz"] = 1  # nothing close: no suggestion
+    with pytest.raises(ConfigError, match=r"zzz: unknown key \(allowed here"):
+        validate(bad)
+
+
+def test_zero_shot_languages_per_task(cfg):
+    cfg = _pool(cfg, {"rep": {"method": "reptile", "steps": 1}})
+    cfg["zero_shot_langs"] = {"qa": ["l8", "l9"], "ner": ["l9"]}
+    validate(cfg)
+    meta = get_run(cfg, "rep.s1")
+    assert [str(t) for t in meta.eval_tlps] == ["ner/l9", "qa/l8", "qa/l9"]  # no pos/l9
+    cfg["zero_shot_langs"] = {"qa": ["l0"]}
+    with pytest.raises(ConfigError, match="zero_shot_langs.qa: 'l0' is also a training language"):
+        validate(cfg)
+
+
+def test_main_metric_per_task_reaches_the_runs_that_need_it(cfg):
+    cfg = _pool(cfg, {"stl": {"method": "stl", "steps": 1}})
+    cfg["metrics"] = {"main": {"ner": "accuracy"}, "qa_normalization": "squad"}
+    validate(cfg)
+    runs = {r.id: r for r in experiment_runs(cfg)}
+    assert runs["stl.ner.l0.s1"].params["metrics"] == {"main": {"ner": "accuracy"}}
+    assert runs["stl.qa.l1.s1"].params["metrics"] == {"qa_normalization": "squad"}
+    assert "metrics" not in runs["stl.pos.l0.s1"].params  # nothing of it concerns POS
+    cfg["metrics"] = {"main": {"ner": "acc"}}
+    with pytest.raises(ConfigError, match="metrics.main.ner: expected one of f1, .*accuracy"):
+        validate(cfg)
+
+
+def test_layout_and_sources_name_prepared_datasets(cfg):
+    from pipeline.config import data_sources, layout
+
+    cfg = copy.deepcopy(cfg)
+    cfg["data"]["datasets"] = ["squad", "mlqa"]
+    cfg["data"]["layout"] = {"squad": "xtreme"}
+    cfg["data"]["sources"] = {"qa": {"dev": "mlqa", "test": ["mlqa"]}}
+    validate(cfg)
+    assert layout(cfg, "squad") == "xtreme" and layout(cfg, "mlqa") == "original"
+    src = data_sources(cfg)
+    assert [p.name for p in src.candidates("qa", "dev")] == ["mlqa"]
+    assert [p.name for p in src.candidates("qa", "train")] == ["squad", "mlqa"]
+    cfg["data"]["sources"] = {"qa": {"dev": "squadd"}}
+    with pytest.raises(ConfigError, match="data.sources.qa.dev: 'squadd' is not one of"):
+        validate(cfg)

@@ -1,85 +1,202 @@
-"""End to end: the real DAG through real Snakemake on a shrunken config.
+"""End to end: a fresh clone runs the README's demo path (`make demo`) on a shrunken config.
 
-One module-scoped run of the whole pipeline, then: a rerun does nothing; a params change reruns
-only the steps that read it; bad params fail before any work with the key named.
+One module-scoped clone and demo, then: the demo computed everything it printed (nothing
+committed stands in for a run); a rerun does nothing; a params change reruns only the steps
+that read it, a new seed only the new seed's runs; DVC adopts what Snakemake computed; bad params
+fail before any work with the key named.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
+import time
 
 import pytest
 import yaml
 
-from tests.e2e import dry_run_jobs, make_project, snakemake, write_params
+from tests.e2e import dry_run_jobs, make_project, run, snakemake, write_params
 
 pytestmark = pytest.mark.e2e
+
+EXPERIMENTS = {"stl", "mtl", "reptile"}
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    proj = make_project(tmp_path_factory.mktemp("smk"))
-    snakemake(proj)
-    return proj
+    proj = make_project(tmp_path_factory.mktemp("clone") / "project")
+    started = time.time()
+    venv = str(__import__("pathlib").Path(sys.executable).parent.parent)
+    demo = run(["make", "demo", f"VENV={venv}", "CORES=2"], proj, timeout=1500)
+    return proj, demo.stdout, started
+
+
+def test_fresh_clone_holds_no_results_and_a_dvc_project(project):
+    proj, _, _ = project
+    tracked = run(["git", "ls-files"], proj).stdout.split()
+    assert not [f for f in tracked if f.startswith(("results/", "models/", "data/prepared"))]
+    assert {".dvc/config", ".dvcignore", "dvc.yaml"} <= set(tracked)
+    assert "analytics = false" in (proj / ".dvc/config").read_text()
+
+
+def test_demo_ran_every_job_and_printed_what_it_computed(project):
+    proj, out, started = project
+    metrics = json.loads((proj / "results/metrics.json").read_text())
+    assert (proj / "results/metrics.json").stat().st_mtime > started
+    exps = metrics["experiments"]
+    assert set(exps) == EXPERIMENTS and metrics["seeds"] == [1, 2]
+    runs = json.loads(run([sys.executable, "-m", "pipeline", "validate"], proj).stdout)
+    for r in runs:  # every run trained in this clone, with its own log, model and scores
+        assert (proj / "logs/train" / f"{r['id']}.log").stat().st_mtime > started, r["id"]
+        assert (proj / "results/scores" / f"{r['id']}.json").exists(), r["id"]
+    # the summary printed the table this run wrote, cells as mean ± sd over the two seeds
+    table = (proj / "results/tables/test.md").read_text()
+    assert table.strip().splitlines()[0] in out
+    mtl_row = next(line for line in table.splitlines() if line.startswith("| mtl |"))
+    assert mtl_row in out and "±" in mtl_row
+    assert re.search(r"train\s+\d+\s+[\d.]+", out), "per-stage job counts and times"
 
 
 def test_full_dag_produces_metrics_tables_and_plots(project):
-    metrics = json.loads((project / "results/metrics.json").read_text())
-    exps = metrics["experiments"]
-    assert set(exps) == {"stl", "mtl", "reptile"}
+    proj, _, _ = project
+    exps = json.loads((proj / "results/metrics.json").read_text())["experiments"]
     assert set(exps["stl"]["test"]) == {"nli/l0", "ner/l0", "qa/l1"}
     for exp in exps.values():
         assert all(0 <= v <= 100 for v in exp["test"].values())
+        assert "test_sd" in exp  # two seeds
     assert "zero_shot_test_mean" in exps["mtl"]  # l2 never trained on
-    table = (project / "results/tables/test.md").read_text()
-    assert "| mtl |" in table and "| stl |" in table and "mean" in table
-    assert (project / "results/plots/train_loss/mtl.csv").read_text().startswith("step,loss")
-    # the selected model and every log exist
-    assert (project / "models/runs/mtl/model/heads.safetensors").exists()
-    assert (project / "logs/train/mtl.log").exists()
-    summary = json.loads((project / "models/runs/mtl/summary.json").read_text())
-    assert summary["best_step"] in (4, 8)
-    # the meta run is fine-tuned per TLP (QA with two learning rates, chosen on dev)
-    ft = json.loads((project / "models/runs/reptile.ft.qa.l1/summary.json").read_text())
-    assert ft["finetune"]["init"] == "reptile" and len(ft["finetune"]["candidates"]) == 2
+    # the selected model and its predictions exist per seed
+    for s in (1, 2):
+        assert (proj / f"models/runs/mtl.s{s}/model/heads.safetensors").exists()
+        assert (proj / f"results/predictions/mtl.s{s}/ner.l0.test.json").exists()
+    summary = json.loads((proj / "models/runs/mtl.s1/summary.json").read_text())
+    assert summary["best_step"] in (4, 8) and summary["run"]["seed"] == 1
+    # the meta run is fine-tuned on each TLP in one job (QA with two learning rates, on dev)
+    ft = json.loads((proj / "models/runs/reptile.s1.ft.all/qa.l1/summary.json").read_text())
+    assert ft["finetune"]["init"] == "reptile.s1" and len(ft["finetune"]["candidates"]) == 2
     assert set(exps["reptile"]["test"]) == {"nli/l0", "ner/l0", "qa/l1"}
-    assert (project / "results/tables/paper_table2.md").exists()
-    assert (project / "results/plots/grad_cosine/mtl.csv").exists()
+    per_seed = (proj / "results/tables/per_seed.csv").read_text().splitlines()
+    assert per_seed[0] == "experiment,seed,run,split,tlp,value"
+    assert any(line.startswith("reptile,2,reptile.s2.ft.all,test,qa/l1,") for line in per_seed)
+    assert (proj / "results/tables/paper_table2.md").exists()
+    assert (proj / "results/plots/grad_cosine/mtl.s1.csv").exists()
+    assert (proj / "results/plots/dev_score/reptile.s2.ft.qa.l1.csv").exists()
 
 
 def test_same_params_and_seed_give_the_same_numbers(project, tmp_path):
+    proj, _, _ = project
     again = make_project(tmp_path / "again")
     snakemake(again)
-    for f in ("results/metrics.json", "results/tables/test.md", "models/runs/mtl/history.json"):
-        assert (again / f).read_text() == (project / f).read_text(), f
+    for f in (
+        "results/metrics.json",
+        "results/tables/test.md",
+        "results/tables/cells.csv",
+        "models/runs/mtl.s2/history.json",
+    ):
+        assert (again / f).read_text() == (proj / f).read_text(), f
 
 
 def test_second_run_does_nothing(project):
-    res = snakemake(project)
+    proj, _, _ = project
+    res = snakemake(proj)
     assert "Nothing to be done" in res.stdout + res.stderr
 
 
+def test_dvc_adopts_what_snakemake_computed(project):
+    proj, _, _ = project
+    dvc = [sys.executable, "-m", "dvc"]
+    before = run([*dvc, "status"], proj).stdout
+    assert "changed outs" in before or "deleted" in before or "new" in before, before
+    run([*dvc, "commit", "-f"], proj)
+    assert "up to date" in run([*dvc, "status"], proj).stdout.lower()
+    shown = run([*dvc, "metrics", "show", "--json"], proj).stdout
+    assert "test_mean" in shown
+
+
 def test_params_change_reruns_only_readers(project):
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    proj, _, _ = project
+    original = yaml.safe_load((proj / "params.yaml").read_text())
+    params = yaml.safe_load((proj / "params.yaml").read_text())
     params["experiments"]["mtl"]["steps"] = 12
-    write_params(project, params)
-    jobs = dry_run_jobs(project)
-    assert jobs == {"train": 1, "predict": 1, "score": 1, "report": 1, "all": 1}, jobs
-    params["experiments"]["mtl"]["steps"] = 8
-    params["report"]["metric"] = "main"
+    write_params(proj, params)
+    jobs = dry_run_jobs(proj)
+    assert jobs == {"train": 2, "report": 1, "all": 1}, jobs  # mtl, both seeds
+    params = yaml.safe_load(yaml.safe_dump(original))
     params["training"]["lr"] = 0.002  # every run reads the shared training defaults
-    write_params(project, params)
-    jobs = dry_run_jobs(project)
-    assert jobs.get("train") == 5 and jobs.get("finetune") == 3, jobs
+    write_params(proj, params)
+    jobs = dry_run_jobs(proj)
+    assert jobs.get("train") == 10 and jobs.get("finetune") == 2, jobs
     assert "pretrain" not in jobs and "prepare" not in jobs, jobs
-    params["training"]["lr"] = yaml.safe_load((project / "params.yaml").read_text())["training"][
-        "lr"
-    ]
+    write_params(proj, original)
+
+
+def test_a_new_seed_reruns_only_the_new_seed(project):
+    proj, _, _ = project
+    original = yaml.safe_load((proj / "params.yaml").read_text())
+    params = yaml.safe_load(yaml.safe_dump(original))
+    params["seeds"] = [1, 2, 3]
+    write_params(proj, params)
+    res = snakemake(proj, "-n", "--quiet", "rules", "--printshellcmds")
+    trained = set(re.findall(r"--run (\S+)", res.stdout))
+    assert trained == {
+        "stl.nli.l0.s3",
+        "stl.ner.l0.s3",
+        "stl.qa.l1.s3",
+        "mtl.s3",
+        "reptile.s3",
+        "reptile.s3.ft.all",
+    }, trained
+    assert dry_run_jobs(proj) == {"train": 5, "finetune": 1, "report": 1, "all": 1}
+    params["experiments"]["mtl"]["seeds"] = [1]  # an experiment's own seeds win
+    write_params(proj, params)
+    assert "mtl.s2" not in json.dumps(
+        json.loads(run([sys.executable, "-m", "pipeline", "validate"], proj).stdout)
+    )
+    write_params(proj, original)
 
 
 def test_bad_params_fail_before_any_work(tmp_path):
-    proj = make_project(tmp_path / "bad", {"training": {"lr": "fast"}})
+    proj = make_project(tmp_path / "bad", {"training": {"lr": "fast"}}, commit=False)
     res = snakemake(proj, check=False)
     assert res.returncode != 0
     assert "training.lr: expected number > 0, got 'fast'" in res.stdout + res.stderr
-    assert not (proj / "data").exists() and not (proj / "models").exists()
+    assert not (proj / "data/raw").exists() and not (proj / "models").exists()
+
+
+def bare_python(tmp_path):
+    """A `python` without the project's packages (a venv with the standard library only)."""
+    run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], tmp_path)
+    return tmp_path / "bare" / "bin"
+
+
+def test_a_python_without_the_packages_says_so_in_one_line(project, tmp_path):
+    proj, _, _ = project
+    res = run(
+        [str(bare_python(tmp_path) / "python"), "-m", "pipeline", "validate"], proj, check=False
+    )
+    assert res.returncode == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert "cannot import" in line and ". .venv/bin/activate" in line
+
+
+def test_rules_use_the_interpreter_of_snakemake_without_activation(project, tmp_path):
+    """`.venv/bin/snakemake` run with a PATH whose `python` lacks the project's packages."""
+    proj, _, _ = project
+    path = f"{bare_python(tmp_path)}:/usr/bin:/bin"
+    res = run(
+        [
+            "env",
+            f"PATH={path}",
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "1",
+            "--forcerun",
+            "report",
+            "results/metrics.json",
+        ],
+        proj,
+    )
+    assert "1 of 1 steps (100%) done" in res.stderr, res.stderr[-2000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pipeline import metrics
@@ -219,6 +220,88 @@ def test_mtod_missing_prediction():
     assert out["slot_f1"] == pytest.approx(200 / 3)  # no span predicted for the missing one
     # tokens of the missing one are wrong without adding a class: O (tp 1, pred 1, gold 2 -> 2/3)
     assert out["slot_token_macro_f1"] == pytest.approx(100 * (2 / 3 + 1 + 1 + 0) / 4)
+
+
+# --- per-example sufficient statistics ---------------------------------------------------------
+
+
+def test_metric_from_stats_by_hand():
+    assert metrics.metric_from_stats("mean", [[1], [0], [1], [1]]) == 75.0
+    assert metrics.metric_from_stats("mean", [[0.5], [1.0]]) == 75.0  # QA F1 per question
+    assert metrics.metric_from_stats("ratio", [[2, 3], [1, 1]]) == 75.0
+    # tp 3, predicted 4, gold 6: 2 * 3 / 10
+    assert metrics.metric_from_stats("f1", [[1, 2, 3], [2, 2, 3]]) == pytest.approx(60.0)
+    # intent 1/2 correct (50), slots f1 60 -> 55
+    assert metrics.metric_from_stats(
+        "intent_slot_mean", [[1, 1, 2, 3], [0, 2, 2, 3]]
+    ) == pytest.approx(55.0)
+
+
+def test_metric_from_stats_zero_denominators_are_zero():
+    assert metrics.metric_from_stats("mean", []) == 0.0
+    assert metrics.metric_from_stats("ratio", [[0, 0], [0, 0]]) == 0.0
+    assert metrics.metric_from_stats("f1", [[0, 0, 0]]) == 0.0  # no entity anywhere
+    assert metrics.metric_from_stats("f1", [[0, 2, 3]]) == 0.0  # no match
+    assert metrics.metric_from_stats("intent_slot_mean", [[1, 0, 0, 0]]) == 50.0
+
+
+def test_metric_from_sums_is_vectorized():
+    sums = np.array([[[3, 4, 6], [0, 0, 0]], [[1, 1, 1], [0, 1, 0]]])
+    np.testing.assert_allclose(metrics.metric_from_sums("f1", sums, 5), [[60.0, 0.0], [100.0, 0]])
+
+
+def test_metric_from_stats_errors():
+    with pytest.raises(ValueError, match="unknown stats kind"):
+        metrics.metric_from_stats("auc", [[1]])
+    with pytest.raises(ValueError, match="n x 3"):
+        metrics.metric_from_stats("f1", [[1, 2]])
+    with pytest.raises(ValueError, match="n x 1"):
+        metrics.metric_from_stats("mean", [1, 0])
+
+
+def test_classification_example_stats_by_hand():
+    y_true = ["positive", "positive", "negative", "negative", "positive"]
+    y_pred = ["positive", "positive", "positive", "negative", None]
+    st = metrics.classification_example_stats(y_true, y_pred, positive_label="positive")
+    assert st["accuracy"] == {"kind": "mean", "values": [[1], [1], [0], [1], [0]]}
+    assert st["f1"] == {
+        "kind": "f1",
+        "values": [[1, 1, 1], [1, 1, 1], [0, 1, 0], [0, 0, 0], [0, 0, 1]],
+    }
+    out = metrics.classification_scores(y_true, y_pred, positive_label="positive")
+    for key in ("accuracy", "f1"):
+        assert metrics.metric_from_stats(st[key]["kind"], st[key]["values"]) == pytest.approx(
+            out[key], abs=1e-9
+        )
+    assert set(metrics.classification_example_stats(y_true, y_pred)) == {"accuracy"}
+
+
+def test_pos_example_stats_by_hand():
+    st = metrics.pos_example_stats(
+        [["NOUN", "VERB"], ["X"], ["DET"]], [["NOUN", "NOUN"], None, ["DET"]]
+    )
+    assert st == {"accuracy": {"kind": "ratio", "values": [[1, 2], [0, 1], [1, 1]]}}
+
+
+def test_mtod_example_stats_by_hand():
+    st = metrics.mtod_example_stats(
+        GOLD_INTENTS,
+        ["alarm/set_alarm", None],
+        GOLD_SLOTS,
+        [["O", "B-datetime", "I-datetime"], None],
+    )
+    assert set(st) == {
+        "intent_accuracy",
+        "slot_f1",
+        "slot_precision",
+        "slot_recall",
+        "intent_slot_mean",
+    }
+    assert st["slot_f1"]["values"] == [[1, 1, 1], [0, 0, 1]]
+    assert st["intent_slot_mean"]["values"] == [[1, 1, 1, 1], [0, 0, 0, 1]]
+    assert metrics.metric_from_stats("intent_slot_mean", st["intent_slot_mean"]["values"]) == (
+        pytest.approx((50 + 200 / 3) / 2)
+    )
 
 
 # --- main metric -------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.analysis import stream_seed
+from pipeline.engine import BatchStream
 from pipeline.errors import ConfigError
 from pipeline.features import load_split_data
 from pipeline.methods.reptile import Reptile
@@ -16,13 +18,18 @@ from pipeline.methods.seq_reptile import SequentialReptile
 from pipeline.multidds import MultiDDS, Rewards, labelled_tensors, resolve_dev
 from pipeline.records import TLP
 from pipeline.sampling import CategoricalSampler, temperature_from_exponent, temperature_probs
+from pipeline.tasks import for_task
 from tests.meta_helpers import (
     SETTINGS,
     TLPS3,
+    batch_of,
+    headed_context,
     make_run,
     opposite_labels_context,
+    optimizer_state,
     quadratic_context,
     same,
+    same_state,
     trainer,
     weights,
 )
@@ -101,6 +108,8 @@ def test_rewards_have_the_known_sign(mode):
 def test_update_moves_psi_toward_the_aligned_tlp(mode):
     ctx = opposite_labels_context(lr=1e-3)
     cfg = {"update_every": 1, "lr": 0.5, "dev": "nli/l0", "reward": mode}
+    if mode == "faithful":  # the reference's reward: all parameters (one dev TLP: any reduce)
+        cfg["reward_params"] = "all"
     method = Reptile(ctx, {**ctx.params, "m": 1, "k": 1, "sampler": "multidds", "multidds": cfg})
     psi0 = method.sampling.dds.psi.copy()
     logs = method.step()
@@ -111,20 +120,30 @@ def test_update_moves_psi_toward_the_aligned_tlp(mode):
     assert method.sampling.sampler.probs == pytest.approx(method.sampling.dds.probs(), abs=1e-15)
 
 
+REWARD_SETTINGS = [
+    ("cosine", "encoder", "mean-gradient"),
+    ("cosine", "encoder", "mean-cosine"),
+    ("cosine", "all", "mean-gradient"),
+    ("cosine", "all", "mean-cosine"),
+    ("faithful", "all", "mean-cosine"),
+]
+
+
 def test_rewards_leave_training_state_untouched(tiny_world, tmp_path):
     run = make_run("reptile", TLPS3, m=2, k=1)
     t = trainer(tiny_world, run, tmp_path / "a")
     t.method.step()
     before = weights(t.model)
-    opt = json.dumps(str(t.ctx.optimizer.state_dict()))
+    opt = optimizer_state(t.ctx.optimizer)
+    assert opt["state"]  # AdamW moments and step counts exist: the comparison is not vacuous
     streams = {str(k): s.state_dict() for k, s in t.ctx.streams.items()}
     rng = torch.get_rng_state()
-    for mode in ("cosine", "faithful"):
-        r = Rewards(t.ctx, t.ctx.tlps, mode, seed=0)()
+    for mode, params, reduce in REWARD_SETTINGS:
+        r = Rewards(t.ctx, t.ctx.tlps, mode, 0, reward_params=params, dev_reduce=reduce)()
         assert r.shape == (3,) and np.all(np.abs(r) <= 1 + 1e-9)
     assert same(before, weights(t.model))
     assert all(p.grad is None for p in t.model.parameters())
-    assert json.dumps(str(t.ctx.optimizer.state_dict())) == opt
+    assert same_state(optimizer_state(t.ctx.optimizer), opt)
     assert {str(k): s.state_dict() for k, s in t.ctx.streams.items()} == streams
     assert torch.equal(rng, torch.get_rng_state())
     assert t.model.training
@@ -190,3 +209,151 @@ def test_trainer_logs_probs_and_rewards_over_time(tiny_world, tmp_path):
         assert set(e["rewards"]) == set(TLPS3)
         assert all(-1 <= r <= 1 for r in e["rewards"].values())
     assert history[1]["sampling_probs"] != history[0]["sampling_probs"]  # ψ moved
+
+
+# -- reward options, by hand on a model with heads ---------------------------------------------
+
+NLI0, NLI1, PA0 = TLP("nli", "l0"), TLP("nli", "l1"), TLP("pa", "l0")
+
+
+def hand_gradient(ctx, tlp, split, tag, reward_params, seed=0):
+    """d loss / d params on the first batch of the reward stream `tag` of `tlp`, by autograd."""
+    model = ctx.model
+    params = (
+        list(model.encoder.parameters()) if reward_params == "encoder" else list(model.parameters())
+    )
+    idx = BatchStream(len(split), ctx.params["batch_size"], stream_seed(seed, tag, tlp)).next()
+    batch = batch_of(split, idx)
+    loss = for_task(tlp.task).loss(model(tlp.task, batch), batch)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return torch.cat(
+        [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)]
+    ).double()
+
+
+def cos(a, b):
+    return float(a.dot(b) / (a.norm() * b.norm()))
+
+
+def hand_rewards(ctx, dev_tlps, reward_params, dev_reduce, seed=0):
+    g_dev = [hand_gradient(ctx, d, ctx.dev[d], "dds-dev", reward_params, seed) for d in dev_tlps]
+    out = []
+    for t in ctx.tlps:
+        g = hand_gradient(ctx, t, ctx.train[t], "dds-train", reward_params, seed)
+        if dev_reduce == "mean-gradient":
+            out.append(cos(torch.stack(g_dev).mean(0), g))
+        else:
+            out.append(sum(cos(gd, g) for gd in g_dev) / len(g_dev))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("reward_params", ["encoder", "all"])
+@pytest.mark.parametrize("dev_reduce", ["mean-gradient", "mean-cosine"])
+@pytest.mark.parametrize("dev", [[NLI1, PA0], [PA0]])
+def test_cosine_reward_options_by_hand(reward_params, dev_reduce, dev):
+    ctx = headed_context()
+    got = Rewards(ctx, dev, "cosine", 0, reward_params=reward_params, dev_reduce=dev_reduce)()
+    assert got == pytest.approx(hand_rewards(ctx, dev, reward_params, dev_reduce), abs=1e-6)
+
+
+def test_dev_reduce_differs_with_two_dev_tlps_and_coincides_with_one():
+    ctx = headed_context()
+    for params in ("encoder", "all"):
+        two = [
+            Rewards(ctx, [NLI1, PA0], "cosine", 0, reward_params=params, dev_reduce=r)()
+            for r in ("mean-gradient", "mean-cosine")
+        ]
+        assert np.abs(two[0] - two[1]).min() > 1e-3
+        one = [
+            Rewards(ctx, [PA0], "cosine", 0, reward_params=params, dev_reduce=r)()
+            for r in ("mean-gradient", "mean-cosine")
+        ]
+        assert one[0].tolist() == one[1].tolist()  # the same number, bit for bit
+
+
+def test_reward_params_all_differs_from_encoder():
+    """The heads enter `all`: nli/l0 vs dev nli/l1 share the nli head (extra shared direction);
+    vs dev pa/l0 the heads are disjoint (same dot product, larger norms)."""
+    ctx = headed_context()
+    for dev in ([NLI1], [PA0], [NLI1, PA0]):
+        enc, full = (Rewards(ctx, dev, "cosine", 0, reward_params=p)() for p in ("encoder", "all"))
+        assert np.abs(enc - full).min() > 1e-3
+    enc, full = (Rewards(ctx, [PA0], "cosine", 0, reward_params=p)() for p in ("encoder", "all"))
+    assert abs(full[0]) < abs(enc[0])  # nli/l0 against pa/l0: disjoint heads only add to norms
+
+
+def test_reward_defaults_are_todays_and_recorded():
+    """Defaults: cosine over the encoder with the mean dev gradient; faithful: its own (all,
+    mean-cosine). Options record what was used."""
+    ctx = headed_context()
+    default = Rewards(ctx, [NLI1, PA0], "cosine", 0)
+    assert (default.reward_params, default.dev_reduce) == ("encoder", "mean-gradient")
+    explicit = Rewards(ctx, [NLI1, PA0], "cosine", 0, "encoder", "mean-gradient")
+    assert default().tolist() == explicit().tolist()
+    faithful = Rewards(ctx, [NLI1, PA0], "faithful", 0)
+    assert faithful.options()["reward_params"] == "all"
+    assert faithful.options()["dev_reduce"] == "mean-cosine"
+    cfg = {"update_every": 1, "dev": "all", "reward_params": "all", "dev_reduce": "mean-cosine"}
+    method = Reptile(ctx, {**ctx.params, "m": 1, "k": 1, "sampler": "multidds", "multidds": cfg})
+    opts = method.options()["multidds"]
+    assert opts["reward"] == "cosine" and opts["reward_params"] == "all"
+    assert opts["dev_reduce"] == "mean-cosine" and opts["update_every"] == 1
+    opts = Reptile(ctx, {**ctx.params, "sampler": "multidds"}).options()["multidds"]
+    assert (opts["reward_params"], opts["dev_reduce"], opts["update_every"]) == (
+        "encoder",
+        "mean-gradient",
+        10,
+    )
+
+
+def test_faithful_refuses_what_it_cannot_honour():
+    """faithful averages per-(train, dev) pair cosines of AdamW displacements over all
+    parameters: `encoder` is refused, `mean-gradient` too with several dev TLPs (with one it is
+    the same number)."""
+    ctx = headed_context()
+    with pytest.raises(ConfigError, match="reward_params: all"):
+        Rewards(ctx, [PA0], "faithful", 0, reward_params="encoder")
+    with pytest.raises(ConfigError, match="dev_reduce: mean-cosine"):
+        Rewards(ctx, [NLI1, PA0], "faithful", 0, reward_params="all", dev_reduce="mean-gradient")
+    one = Rewards(ctx, [PA0], "faithful", 0, reward_params="all", dev_reduce="mean-gradient")()
+    ref = Rewards(ctx, [PA0], "faithful", 0, reward_params="all", dev_reduce="mean-cosine")()
+    assert one.tolist() == ref.tolist()
+    # through a method: unset, both take the mode's own value; set against it, a clear error
+    method = Reptile(ctx, {**ctx.params, "sampler": "multidds", "multidds": {"reward": "faithful"}})
+    opts = method.options()["multidds"]
+    assert (opts["reward_params"], opts["dev_reduce"]) == ("all", "mean-cosine")
+    with pytest.raises(ConfigError, match="faithful"):
+        Reptile(
+            ctx,
+            {
+                **ctx.params,
+                "sampler": "multidds",
+                "multidds": {"reward": "faithful", "reward_params": "encoder"},
+            },
+        )
+    for bad in ({"reward_params": "heads"}, {"dev_reduce": "median"}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            Rewards(ctx, [PA0], "cosine", 0, **bad)
+
+
+@pytest.mark.parametrize("dev_reduce", ["mean-gradient", "mean-cosine"])
+def test_multidds_with_several_dev_tlps_by_hand(dev_reduce):
+    """One meta-step (m = k = 1), then the rewards against D_dev = all three TLPs, computed by
+    hand at the new θ, and ψ = log q + lr·(R − q·ΣR)."""
+    ctx = headed_context()
+    lr = 0.5
+    cfg = {"update_every": 1, "lr": lr, "dev": "all", "dev_reduce": dev_reduce}
+    method = Reptile(
+        ctx,
+        {**ctx.params, "m": 1, "k": 1, "temperature": 1.0, "sampler": "multidds", "multidds": cfg},
+    )
+    q = np.array([8, 12, 16]) / 36
+    assert method.sampling.dds.probs() == pytest.approx(q, abs=1e-12)
+    logs = method.step()
+    r = hand_rewards(ctx, ctx.tlps, "encoder", dev_reduce)
+    assert list(logs["rewards"].values()) == pytest.approx(r, abs=1e-6)
+    psi = np.log(q) + lr * (r - q * r.sum())
+    assert method.sampling.dds.psi == pytest.approx(psi, abs=1e-6)
+    p = np.exp(psi) / np.exp(psi).sum()
+    assert method.sampling.sampler.probs == pytest.approx(p, abs=1e-6)
+    assert list(logs["sampling_probs"].values()) == pytest.approx(p, abs=1e-6)

@@ -7,7 +7,15 @@ import json
 import pytest
 import rawfixtures as fx
 
-from pipeline.data.prepare import DATASET_TASKS, prepare
+from pipeline.data.prepare import (
+    DATASET_TASKS,
+    PAWSX,
+    UDPOS,
+    XTREME_DATASETS,
+    FileSet,
+    find_fileset,
+    prepare,
+)
 from pipeline.data.store import load_labels, load_split, prepared_tlps
 from pipeline.errors import DataError, PipelineError
 from pipeline.records import TLP
@@ -29,10 +37,10 @@ ORIGINAL = {
         {"nli/en": {"dev": 2, "test": 1, "train": 2}},
         {"mnli: gold_label '-' (no annotator consensus)": 2},
     ),
-    "pawsx": (
+    "pawsx": (  # NS rows kept in dev/test (2 + 1), dropped in train; empty labels skipped
         lambda d: fx.write_pawsx(d, ("en", "de")),
-        {"pa/de": {"dev": 2, "test": 2, "train": 2}, "pa/en": {"dev": 2, "test": 2, "train": 3}},
-        {"pawsx: NS sentence (failed translation)": 1, "pawsx: empty label": 1},
+        {"pa/de": {"dev": 4, "test": 3, "train": 2}, "pa/en": {"dev": 2, "test": 2, "train": 3}},
+        {"pawsx: NS sentence (failed translation)": 1, "pawsx: empty label": 2},
     ),
     "panx": (
         lambda d: fx.write_panx(d, ("en", "de")),
@@ -143,22 +151,14 @@ def test_mlqa_cross_pairs_ignored_and_synthetic_train_split(tmp_path):
 
 
 def test_sentiment_tables_defaults_and_format_override(tmp_path):
-    raw = tmp_path / "sentipers"
-    raw.mkdir()
-    (raw / "train.tsv").write_text("خوب\t2\nبد\t-1\nخنثی\t0\n", encoding="utf-8")
-    (raw / "test.tsv").write_text("عالی\t1\n", encoding="utf-8")
+    raw = fx.write_sentipers(tmp_path / "sentipers")
     summary = prepare("sentipers", raw, tmp_path / "out")
     assert summary["counts"] == {"sa/fa": {"test": 1, "train": 2}}
     assert summary["skipped"] == {"sentipers: label '0' not mapped to positive/negative": 1}
     train = load_split(tmp_path / "out", TLP("sa", "fa"), "train").to_list()
     assert [(r["text"], r["label"]) for r in train] == [("خوب", "positive"), ("بد", "negative")]
 
-    raw = tmp_path / "sentiraama"
-    raw.mkdir()
-    (raw / "dev.csv").write_text('review,pol\n"a, b",pos\nc,neg\n', encoding="utf-8")
-    (raw / "format.json").write_text(
-        json.dumps({"text": "review", "label": "pol", "header": True}), encoding="utf-8"
-    )
+    raw = fx.write_sentiraama(tmp_path / "sentiraama")
     summary = prepare("sentiraama", raw, tmp_path / "out2")
     assert summary["counts"] == {"sa/te": {"dev": 2}}
     dev = load_split(tmp_path / "out2", TLP("sa", "te"), "dev").to_list()
@@ -175,12 +175,9 @@ XTREME = {
         {"nli/de": {"dev": 1}, "nli/en": {"train": 2}},
         {"xnli: no gold label (XTREME strips test labels)": 1},
     ),
-    "pawsx": (
-        {"pa/en": {"train": 2}, "pa/es": {"dev": 2}},
-        {
-            "pawsx: NS sentence (failed translation)": 1,
-            "pawsx: no gold label (XTREME strips test labels)": 2,
-        },
+    "pawsx": (  # the NS row of dev-es is kept (XTREME scores it)
+        {"pa/en": {"train": 2}, "pa/es": {"dev": 3}},
+        {"pawsx: no gold label (XTREME strips test labels)": 2},
     ),
     "panx": (
         {"ner/en": {"dev": 1, "train": 2}},
@@ -232,7 +229,7 @@ def test_prepare_synthetic_merges_all_tasks(tmp_path):
     assert summary["tasks"] == ["mtod", "ner", "nli", "pa", "pos", "qa", "sa"]
     for lang in ("l0", "l1"):
         assert summary["counts"][f"nli/{lang}"] == {"dev": 3, "test": 2, "train": 3}
-        assert summary["counts"][f"pa/{lang}"] == {"dev": 2, "test": 2, "train": 2}
+        assert summary["counts"][f"pa/{lang}"] == {"dev": 4, "test": 3, "train": 2}
         assert summary["counts"][f"ner/{lang}"] == {"dev": 2, "test": 2, "train": 2}
         assert summary["counts"][f"pos/{lang}"] == {"dev": 2, "test": 2, "train": 2}
         assert summary["counts"][f"qa/{lang}"] == {"dev": 2, "test": 2, "train": 2}
@@ -242,7 +239,7 @@ def test_prepare_synthetic_merges_all_tasks(tmp_path):
     assert summary["skipped"] == {
         "marc: stars 3 (neutral, dropped as in MetaXL)": 6,
         "pawsx: NS sentence (failed translation)": 2,
-        "pawsx: empty label": 2,
+        "pawsx: empty label": 4,
     }
     assert set(summary["notes"]) == {"xnli", "pawsx", "panx", "udpos", "mlqa", "marc", "mtod"}
     rec = load_split(tmp_path / "out", TLP("ner", "l1"), "dev")[0]
@@ -298,10 +295,14 @@ def test_missing_directory_and_files_are_named(tmp_path):
     (raw / "XNLI-1.0" / "xnli.test.tsv").unlink()
     with pytest.raises(DataError, match=r"xnli.test.tsv: file not found; expected XNLI 1.0 test"):
         prepare("xnli", raw, tmp_path / "out")
-    raw = fx.write_mtod(tmp_path / "mt", ("en",))
+    raw = fx.write_mtod(tmp_path / "mt", ("en", "es"))
     for f in (raw / "en").iterdir():
         f.unlink()
     with pytest.raises(DataError, match=r"en: no MTOD files; expected train-en.tsv"):
+        prepare("mtod", raw, tmp_path / "out")
+    for f in (raw / "es").iterdir():
+        f.unlink()
+    with pytest.raises(DataError, match=r"mt: no data found; expected <lang>/\{train,eval,test\}"):
         prepare("mtod", raw, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -310,7 +311,7 @@ def test_bad_line_leaves_no_output(tmp_path):
     raw = fx.write_pawsx(tmp_path / "raw", ("en", "de"))
     bad = raw / "x-final" / "de" / "test_2k.tsv"
     bad.write_text(bad.read_text(encoding="utf-8") + "9\tonly two\n", encoding="utf-8")
-    with pytest.raises(DataError, match=rf"^{bad}:4: expected 4 tab-separated fields"):
+    with pytest.raises(DataError, match=rf"^{bad}:5: expected 4 tab-separated fields"):
         prepare("pawsx", raw, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert list(tmp_path.iterdir()) == [tmp_path / "raw"]  # no temporary leftovers either
@@ -330,3 +331,301 @@ def test_requested_language_without_data(tmp_path):
     raw = fx.write_panx(tmp_path / "raw", ("en", "de"))
     with pytest.raises(DataError, match=r"no panx data for language\(s\) sw"):
         prepare("panx", raw, tmp_path / "out", languages=["en", "sw"])
+
+
+# --------------------------------------------------------------------------- archives as unpacked
+
+
+def _records(out, summary) -> dict[str, dict[str, list]]:
+    return {
+        tlp: {split: load_split(out, TLP.parse(tlp), split).to_list() for split in splits}
+        for tlp, splits in summary["counts"].items()
+    }
+
+
+def _same_prepared(a, b, out_a, out_b) -> None:
+    for key in ("counts", "skipped", "dedup_ids", "languages", "options"):
+        assert a[key] == b[key], key
+    assert _records(out_a, a) == _records(out_b, b)
+    for ds, notes in a["notes"].items():
+        other = b["notes"][ds]
+        assert {s: len(f) for s, f in notes["files"].items()} == {
+            s: len(f) for s, f in other["files"].items()
+        }
+        for key in ("untranslated", "empty_label_skipped", "skipped_by_split"):
+            assert notes.get(key) == other.get(key), key
+
+
+@pytest.mark.parametrize("dataset", sorted(fx.WRITERS))
+def test_unpacked_archive_reads_like_the_flat_folder(tmp_path, dataset):
+    """--raw may be the folder holding the files, or where the publisher's archive was unpacked
+    (its own top-level folders in between, beside its README/licence files)."""
+    assert set(fx.WRITERS) == set(DATASET_TASKS)  # every dataset prepare knows
+    flat = fx.write_flat(dataset, tmp_path / "flat")
+    unpacked = fx.write_unpacked(dataset, tmp_path / "unpacked")
+    a = prepare(dataset, flat, tmp_path / "a")
+    b = prepare(dataset, unpacked, tmp_path / "b")
+    assert a["counts"]  # the fixture has records
+    _same_prepared(a, b, tmp_path / "a", tmp_path / "b")
+    if dataset != "xnli":  # XNLI's flat form is its two archives' folders side by side
+        assert set(a["notes"][dataset]["found_in"].values()) == {"."}
+    found = b["notes"][dataset]["found_in"]
+    assert found and "." not in found.values()  # read below the wrapper folder(s)
+    wanted = {dst.split("{")[0].rstrip("/") for _, dst in fx.UNPACKED[dataset]}
+    assert all(any(f.startswith(w) for w in wanted) for f in found.values()), found
+
+
+#: XTREME layout: dataset -> the folder of download/ that holds its files
+XTREME_FILES = {
+    "xnli": "xnli",
+    "pawsx": "pawsx",
+    "panx": "panx",
+    "udpos": "udpos",
+    "squad": "squad",
+    "mlqa": "mlqa/MLQA_V1",
+    "xquad": "xquad",
+    "tydiqa": "tydiqa",
+    "xnli_translate_train": "xnli/translate-train",
+    "pawsx_translate_train": "pawsx/translate-train",
+    "squad_translate_train": "squad/translate-train",
+    "tydiqa_translate_train": "tydiqa/translate-train",
+}
+
+
+def _write_xtreme_download(download):
+    fx.write_xtreme(download)
+    for ds in ("xnli", "pawsx", "squad", "tydiqa"):
+        fx.write_translate_train(
+            download / XTREME_FILES[f"{ds}_translate_train"], f"{ds}_translate_train"
+        )
+    return download
+
+
+@pytest.mark.parametrize("dataset", sorted(XTREME_FILES))
+def test_xtreme_download_in_a_clone_reads_like_its_task_folder(tmp_path, dataset):
+    """XTREME's download/ (all tasks side by side) inside a clone of the xtreme repository."""
+    assert set(XTREME_FILES) == set(XTREME_DATASETS)
+    flat = _write_xtreme_download(tmp_path / "download") / XTREME_FILES[dataset]
+    _write_xtreme_download(tmp_path / "clone" / "xtreme" / "download")
+    a = prepare(dataset, flat, tmp_path / "a", layout="xtreme")
+    b = prepare(dataset, tmp_path / "clone", tmp_path / "b", layout="xtreme")
+    assert a["counts"]
+    _same_prepared(a, b, tmp_path / "a", tmp_path / "b")
+    assert set(b["notes"][dataset]["found_in"].values()) == {
+        f"xtreme/download/{XTREME_FILES[dataset]}"
+    }
+
+
+def test_udpos_treebanks_archive_reads_as_published(tmp_path):
+    """The case that failed: --raw is where ud-treebanks-v2.5.tgz was unpacked."""
+    raw = fx.write_unpacked("udpos", tmp_path / "raw")
+    assert (raw / "ud-treebanks-v2.5" / "UD_Spanish-X" / "es_x-ud-test.conllu").is_file()
+    summary = prepare("udpos", raw, tmp_path / "out")
+    assert summary["counts"] == ORIGINAL["udpos"][1]
+    assert summary["notes"]["udpos"]["found_in"] == {UDPOS.shows: "ud-treebanks-v2.5"}
+    assert (
+        "ud-treebanks-v2.5/UD_Spanish-X/es_x-ud-test.conllu"
+        in (summary["notes"]["udpos"]["files"]["test"])
+    )
+
+
+def test_archives_unpacked_into_folders_named_after_them(tmp_path):
+    """HF-style: `x-final.tar.gz/x-final/<lang>/`, PAN-X `<lang>.tar.gz/` folders."""
+    fx.write_pawsx(tmp_path / "raw" / "x-final.tar.gz", ("en", "de"))
+    summary = prepare("pawsx", tmp_path / "raw", tmp_path / "out")
+    assert summary["counts"] == ORIGINAL["pawsx"][1]
+    assert summary["notes"]["pawsx"]["found_in"] == {PAWSX.shows: "x-final.tar.gz/x-final"}
+    panx = fx.write_panx(tmp_path / "p" / "panx_dataset", ("en", "de"))
+    for lang in ("en", "de"):
+        (panx / lang).rename(panx / f"{lang}.tar.gz")
+    summary = prepare("panx", tmp_path / "p", tmp_path / "out2")
+    assert summary["counts"] == ORIGINAL["panx"][1]
+
+
+def test_two_copies_are_an_error_not_a_mix(tmp_path):
+    raw = fx.write_unpacked("udpos", tmp_path / "raw")
+    fx.write_udpos(tmp_path / "raw" / "backup" / "ud-treebanks-v2.5")
+    with pytest.raises(
+        DataError,
+        match=r"raw: found 2 copies of the udpos files .*\(ud-treebanks-v2.5/, "
+        r"backup/ud-treebanks-v2.5/\); expected one: point --raw at the copy to read",
+    ):
+        prepare("udpos", raw, tmp_path / "out")
+    # XNLI 1.0 in two places (e.g. HF's two dummy trees), XNLI-MT in one: still refused
+    raw = fx.write_xnli(tmp_path / "x", ("en",))
+    fx.write_xnli(tmp_path / "x" / "old" / "XNLI-1.0.zip", ("en",))
+    (tmp_path / "x" / "old" / "XNLI-1.0.zip" / "XNLI-MT-1.0").rename(tmp_path / "x" / "mt-moved")
+    with pytest.raises(DataError, match=r"found 2 copies of the xnli files XNLI-1.0/"):
+        prepare("xnli", raw, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # pointing --raw at one copy reads it
+    summary = prepare("udpos", tmp_path / "raw" / "backup", tmp_path / "out")
+    assert summary["counts"] == ORIGINAL["udpos"][1]
+
+
+def test_nothing_found_is_one_line_naming_folder_dataset_and_patterns(tmp_path):
+    (tmp_path / "raw" / "some" / "folder").mkdir(parents=True)
+    (tmp_path / "raw" / "some" / "notes.txt").write_text("x", encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        prepare("udpos", tmp_path / "raw", tmp_path / "out")
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg == (
+        f"{tmp_path / 'raw'}: no data found; expected ud-treebanks-v2.5/UD_<Name>/"
+        "<code>_<treebank>-ud-{train,dev,test}.conllu (original layout) for dataset udpos, "
+        "in this folder or up to 4 folder levels below it"
+    )
+    with pytest.raises(DataError, match=r"expected train-v1.1.json and/or dev-v1.1.json \("):
+        prepare("squad", tmp_path / "raw", tmp_path / "out")
+    with pytest.raises(
+        DataError, match=r"expected \{train,dev,test\}-<lang>.tsv in one of \./, pawsx/ \(xtreme"
+    ):
+        prepare("pawsx", tmp_path / "raw", tmp_path / "out", layout="xtreme")
+
+
+def test_search_depth_is_bounded_and_hidden_folders_skipped(tmp_path):
+    deep = tmp_path / "raw" / "a" / "b" / "c"
+    fx.write_squad(deep / "d")  # 4 levels below --raw: found
+    assert prepare("squad", tmp_path / "raw", tmp_path / "out")["counts"]
+    fx.write_squad(tmp_path / "r2" / "a" / "b" / "c" / "d" / "e")  # 5 levels: not searched
+    with pytest.raises(DataError, match=r"r2: no data found"):
+        prepare("squad", tmp_path / "r2", tmp_path / "out")
+    fx.write_squad(tmp_path / "r3" / ".cache")
+    fx.write_squad(tmp_path / "r3" / "__MACOSX")
+    with pytest.raises(DataError, match=r"r3: no data found"):
+        prepare("squad", tmp_path / "r3", tmp_path / "out")
+
+
+def test_separate_downloads_are_looked_up_one_by_one(tmp_path):
+    """SQuAD's and TyDiQA's train and dev files are two downloads: two folders are fine."""
+    fx.write_squad(tmp_path / "s")
+    (tmp_path / "s" / "train").mkdir()
+    (tmp_path / "s" / "train-v1.1.json").rename(tmp_path / "s" / "train" / "train-v1.1.json")
+    summary = prepare("squad", tmp_path / "s", tmp_path / "out")
+    assert summary["counts"] == ORIGINAL["squad"][1]
+    assert summary["notes"]["squad"]["found_in"] == {
+        "train-v1.1.json": "train",
+        "dev-v1.1.json": ".",
+    }
+
+
+def test_find_fileset_rules(tmp_path):
+    fs = FileSet("{train,dev,test}-<lang>.tsv", ("dev-*.tsv",), folders=("pawsx",))
+    dl = fx.write_xtreme(tmp_path / "download")
+    assert find_fileset(dl, fs) == [dl / "pawsx"]  # xnli/, panx/, udpos/ have other names
+    assert find_fileset(dl / "pawsx", fs) == [dl / "pawsx"]  # --raw itself: any name
+    assert find_fileset(dl / "xnli", fs) == [dl / "xnli"]  # (the user said so)
+    tt = FileSet("en-<lang>-translated.tsv", ("en-*-translated.tsv",), ("PAWSX/translate-train",))
+    assert (
+        tt.describe()
+        == "en-<lang>-translated.tsv in one of ./, PAWSX/translate-train/, translate-train/"
+    )
+    for where, ok in (
+        ("translate-train", True),  # --raw is the bucket's PAWSX/ (under any name)
+        ("PAWSX/translate-train", True),
+        ("xtreme_translations/PAWSX/translate-train", True),
+        ("XNLI/translate-train", False),
+        ("PAWSX/other", False),
+    ):
+        root = tmp_path / where.replace("/", "_") / "raw"
+        fx.write_translate_train(root / where, "pawsx_translate_train")
+        assert find_fileset(root, tt) == ([root / where] if ok else []), where
+    # no search inside a match: the treebank folders below ud-treebanks-v2.5/ are not copies
+    ud = fx.write_unpacked("udpos", tmp_path / "ud")
+    assert find_fileset(ud, UDPOS) == [ud / "ud-treebanks-v2.5"]
+    assert find_fileset(ud / "ud-treebanks-v2.5" / "UD_English-A", UDPOS) == [
+        ud / "ud-treebanks-v2.5" / "UD_English-A"
+    ]
+
+
+# --------------------------------------------------------------------------- PAWS-X NS rows
+
+
+def test_pawsx_untranslated_eval_rows_kept_by_default(tmp_path):
+    raw = fx.write_pawsx(tmp_path / "raw", ("en", "de"))
+    summary = prepare("pawsx", raw, tmp_path / "out")
+    assert summary["options"] == {"drop_untranslated": False}
+    # every row of the de test file (3), and of dev all but the empty label (5 - 1)
+    assert summary["counts"]["pa/de"] == {"dev": 4, "test": 3, "train": 2}
+    notes = summary["notes"]["pawsx"]
+    assert notes["untranslated"] == {
+        "train": {"kept": 0, "dropped": 1},
+        "dev": {"kept": 2, "dropped": 0},
+        "test": {"kept": 1, "dropped": 0},
+    }
+    assert notes["empty_label_skipped"] == {"train": 1, "dev": 1, "test": 0}
+    assert notes["untranslated_rows_kept"] == 3
+    assert notes["skipped_by_split"] == {
+        "train": {"NS sentence (failed translation)": 1, "empty label": 1},
+        "dev": {"empty label": 1},
+    }
+    dev = load_split(tmp_path / "out", TLP("pa", "de"), "dev").to_list()
+    assert [r["id"] for r in dev] == ["5", "6", "9", "10"]
+    assert (dev[2]["text_a"], dev[2]["text_b"], dev[2]["label"]) == ("NS", "k j", "1")
+    assert (dev[3]["text_a"], dev[3]["text_b"]) == ("r", "NS")
+    on_disk = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert on_disk["options"] == {"drop_untranslated": False}
+    assert on_disk["notes"]["pawsx"]["untranslated"]["dev"] == {"kept": 2, "dropped": 0}
+
+
+def test_pawsx_drop_untranslated_option(tmp_path):
+    raw = fx.write_pawsx(tmp_path / "raw", ("en", "de"))
+    summary = prepare("pawsx", raw, tmp_path / "out", drop_untranslated=True)
+    assert summary["options"] == {"drop_untranslated": True}
+    assert summary["counts"]["pa/de"] == {"dev": 2, "test": 2, "train": 2}
+    assert summary["counts"]["pa/en"] == ORIGINAL["pawsx"][1]["pa/en"]
+    assert summary["skipped"] == {
+        "pawsx: NS sentence (failed translation)": 4,
+        "pawsx: empty label": 2,
+    }
+    assert summary["notes"]["pawsx"]["untranslated"] == {
+        "train": {"kept": 0, "dropped": 1},
+        "dev": {"kept": 0, "dropped": 2},
+        "test": {"kept": 0, "dropped": 1},
+    }
+    dev = load_split(tmp_path / "out", TLP("pa", "de"), "dev")
+    assert dev["id"] == ["5", "6"]
+
+
+def test_pawsx_xtreme_layout_keeps_or_drops_ns_rows(tmp_path):
+    raw = fx.write_xtreme(tmp_path / "download")
+    kept = prepare("pawsx", raw, tmp_path / "a", layout="xtreme")
+    assert load_split(tmp_path / "a", TLP("pa", "es"), "dev")["text_a"] == [
+        'El "Rang" dijo',
+        "NS",
+        "z",
+    ]
+    assert kept["notes"]["pawsx"]["untranslated"]["dev"] == {"kept": 1, "dropped": 0}
+    dropped = prepare("pawsx", raw, tmp_path / "b", layout="xtreme", drop_untranslated=True)
+    assert dropped["counts"]["pa/es"] == {"dev": 2}
+    assert dropped["notes"]["pawsx"]["untranslated"]["dev"] == {"kept": 0, "dropped": 1}
+    assert dropped["skipped"]["pawsx: NS sentence (failed translation)"] == 1
+    # the option changes nothing but PAWS-X: other datasets only record it
+    xnli = prepare("xnli", raw, tmp_path / "c", layout="xtreme", drop_untranslated=True)
+    assert xnli["counts"] == XTREME["xnli"][0] and xnli["options"]["drop_untranslated"]
+
+
+def test_pawsx_translate_train_always_drops_ns(tmp_path):
+    raw = fx.write_translate_train(tmp_path / "raw", "pawsx_translate_train", ("de",))
+    summary = prepare("pawsx_translate_train", raw, tmp_path / "out")
+    assert summary["counts"] == {"pa/de": {"train": 1}}
+    assert summary["notes"]["pawsx_translate_train"]["untranslated"] == {
+        "train": {"kept": 0, "dropped": 1}
+    }
+
+
+def test_cli_drop_untranslated_flag(tmp_path, capsys):
+    from pipeline.cli import main
+
+    raw = fx.write_pawsx(tmp_path / "raw", ("de",))
+    argv = ["prepare", "--dataset", "pawsx", "--raw", str(raw)]
+    assert main([*argv, "--out", str(tmp_path / "keep")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["options"] == {"drop_untranslated": False}
+    assert out["counts"]["pa/de"]["dev"] == 4
+    assert main([*argv, "--out", str(tmp_path / "drop"), "--drop-untranslated"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["options"] == {"drop_untranslated": True}
+    assert out["counts"]["pa/de"]["dev"] == 2
+    summary = json.loads((tmp_path / "drop" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["notes"]["pawsx"]["untranslated"]["dev"] == {"kept": 0, "dropped": 2}

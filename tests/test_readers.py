@@ -128,6 +128,25 @@ def test_pawsx_skips_ns_rows_and_empty_labels(tmp_path):
     assert fields_ok(en.records, "pair")
 
 
+def test_pawsx_eval_file_keeps_ns_rows_on_request(tmp_path):
+    fx.write_pawsx(tmp_path, ("de",))
+    dev = tmp_path / "x-final" / "de" / "dev_2k.tsv"
+    dropped = read_pawsx_tsv(dev, "de")
+    assert [r["id"] for r in dropped.records] == ["5", "6"]
+    assert dropped.skipped == {"NS sentence (failed translation)": 2, "empty label": 1}
+    assert not dropped.notes
+    kept = read_pawsx_tsv(dev, "de", keep_untranslated=True)
+    assert [(r["id"], r["text_a"], r["text_b"], r["label"]) for r in kept.records] == [
+        ("5", "j k", "k j", "1"),
+        ("6", "l", "m", "0"),
+        ("9", "NS", "k j", "1"),  # the NS text as it is in the file
+        ("10", "r", "NS", "0"),
+    ]
+    assert kept.skipped == {"empty label": 1}  # an empty label is skipped either way
+    assert kept.notes == {"untranslated_rows_kept": 2}
+    assert fields_ok(kept.records, "pair")
+
+
 def test_pawsx_bad_label_and_short_line(tmp_path):
     path = write(tmp_path / "dev_2k.tsv", "id\tsentence1\tsentence2\tlabel\n1\ta\tb\t2\n")
     with pytest.raises(DataError, match=r"dev_2k.tsv:2: expected label 0 or 1, got '2'"):
@@ -150,6 +169,21 @@ def test_xtreme_pair_tsv_unescapes_quotes_and_skips_ns(tmp_path):
         ("dev-es-3", "z", "1"),
     ]
     assert res.skipped == {"NS sentence (failed translation)": 1}
+
+
+def test_xtreme_pair_tsv_keeps_ns_rows_on_request(tmp_path):
+    fx.write_xtreme(tmp_path)
+    res = read_xtreme_pair_tsv(
+        tmp_path / "pawsx" / "dev-es.tsv", "pa", "es", keep_untranslated=True
+    )
+    assert [(r["id"], r["text_a"], r["text_b"]) for r in res.records] == [
+        ("dev-es-1", 'El "Rang" dijo', "x"),
+        ("dev-es-2", "NS", "y"),
+        ("dev-es-3", "z", "w"),
+    ]
+    assert not res.skipped and res.notes == {"untranslated_rows_kept": 1}
+    test = read_xtreme_pair_tsv(tmp_path / "pawsx" / "test-es.tsv", "pa", "es", True)
+    assert test.skipped == {"no gold label (XTREME strips test labels)": 2}  # still unlabeled
 
 
 def test_xtreme_pair_tsv_labels_and_unlabeled_test(tmp_path):

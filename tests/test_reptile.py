@@ -9,11 +9,24 @@ import pytest
 import torch
 
 from pipeline.config import load_params, validate
+from pipeline.engine import BatchStream
 from pipeline.errors import ConfigError
+from pipeline.methods.mtl import MTL
 from pipeline.methods.reptile import Reptile
 from pipeline.methods.seq_reptile import SequentialReptile
+from pipeline.sampling import CategoricalSampler, temperature_probs
+from pipeline.tasks import for_task
 from tests.conftest import REPO
-from tests.meta_helpers import TLPS3, make_run, quadratic_context, same, trainer, weights
+from tests.meta_helpers import (
+    TLPS3,
+    batch_of,
+    headed_context,
+    make_run,
+    quadratic_context,
+    same,
+    trainer,
+    weights,
+)
 
 
 def seeded(fn, seed: int):
@@ -216,8 +229,28 @@ RESUMABLE = {
         inner_steps=2,
         eta=0.5,
         sampler="multidds",
-        multidds={"update_every": 3, "lr": 0.5, "dev": "lang:l0", "reward": "faithful"},
+        multidds={
+            "update_every": 3,
+            "lr": 0.5,
+            "dev": "lang:l0",
+            "reward": "faithful",
+            "reward_params": "all",
+            "dev_reduce": "mean-cosine",
+        },
     ),
+    "reptile-multidds-options": dict(
+        m=2,
+        k=1,
+        sampler="multidds",
+        multidds={
+            "update_every": 2,
+            "dev": "all",
+            "reward_params": "all",
+            "dev_reduce": "mean-cosine",
+        },
+    ),
+    "mtl-tasks2": dict(tasks_per_step=2, temperature=2.0),
+    "mtl-concat-tasks3": dict(tasks_per_step=3, mixing="concat"),
 }
 
 
@@ -322,7 +355,20 @@ def test_config_accepts_meta_methods(cfg):
         "temperature": "inf",
         "sampling_sizes": "batches",
         "sampler": "multidds",
-        "multidds": {"update_every": 5, "lr": 0.1, "dev": "qa/l0", "reward": "faithful"},
+        "multidds": {
+            "update_every": 5,
+            "lr": 0.1,
+            "dev": "qa/l0",
+            "reward": "faithful",
+            "reward_params": "all",
+            "dev_reduce": "mean-cosine",
+        },
+    }
+    cfg["experiments"]["mtl8"] = {
+        "method": "mtl",
+        "steps": 3,
+        "tasks_per_step": 8,
+        "temperature": 5,
     }
     cfg["experiments"]["seq"] = {"method": "seq_reptile", "steps": 3, "inner_steps": 50, "q": 0.2}
     validate(cfg)
@@ -340,6 +386,9 @@ def test_config_accepts_meta_methods(cfg):
         ({"method": "seq_reptile", "steps": 1, "eta": 0}, None),
         ({"method": "seq_reptile", "steps": 1, "q": -1}, "experiments.x.q"),
         ({"method": "seq_reptile", "steps": 1, "m": 3}, "m: unknown key"),
+        ({"method": "mtl", "steps": 1, "tasks_per_step": 0}, "tasks_per_step"),
+        ({"method": "reptile", "steps": 1, "multidds": {"dev_reduce": "max"}}, "dev_reduce"),
+        ({"method": "reptile", "steps": 1, "multidds": {"reward_params": "x"}}, "reward_params"),
     ],
 )
 def test_config_rejects_bad_meta_keys(cfg, exp, message):
@@ -350,3 +399,142 @@ def test_config_rejects_bad_meta_keys(cfg, exp, message):
         return
     with pytest.raises(ConfigError, match=message):
         validate(cfg)
+
+
+# -- AdamW by hand on a model with heads ---------------------------------------------------
+
+
+def hand_run(ctx, model):
+    """A hand-written copy of the context's data order: same stream seeds, MTL's generator."""
+    streams = {
+        t: BatchStream(len(d), ctx.params["batch_size"], i)
+        for i, (t, d) in enumerate(ctx.train.items())
+    }
+
+    def loss(t):
+        b = batch_of(ctx.train[t], streams[t].next())
+        return for_task(t.task).loss(model(t.task, b), b)
+
+    return loss
+
+
+def adamw(model, ctx):
+    g = ctx.optimizer.param_groups[0]
+    return torch.optim.AdamW(model.parameters(), lr=g["lr"], weight_decay=g["weight_decay"])
+
+
+@pytest.mark.parametrize("policy", ["reset", "shared"])
+def test_seq_reptile_optimizer_state_by_hand(policy):
+    """K = 3 AdamW steps, η = 0.5, three meta-steps, against a hand loop that builds a fresh
+    torch.optim.AdamW for every trajectory (`reset`) or one for the whole run (`shared`), then
+    φ ← lerp(φ, θ_K, η)."""
+    K, eta, S = 3, 0.5, 3
+    ctx = headed_context()
+    model = copy.deepcopy(ctx.model)
+    method = SequentialReptile(
+        ctx,
+        {**ctx.params, "inner_steps": K, "eta": eta, "temperature": 1.0, "optimizer_state": policy},
+    )
+    loss = hand_run(ctx, model)
+    sampler = CategoricalSampler(temperature_probs([8, 12, 16], 1.0), seed=ctx.params["seed"] + 1)
+    params = list(model.parameters())
+    opt = adamw(model, ctx)
+    for _ in range(S):
+        phi = [p.detach().clone() for p in params]
+        if policy == "reset":
+            opt = adamw(model, ctx)
+        for _ in range(K):
+            loss(ctx.tlps[sampler.draw()]).backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for p, f in zip(params, phi):
+                p.copy_(torch.lerp(f, p, eta))
+        method.step()
+        assert same(weights(model), weights(ctx.model))
+    assert ctx.inner_steps_done == K * S
+
+
+def test_seq_reptile_reset_differs_from_shared():
+    out = {}
+    for policy in ("reset", "shared"):
+        ctx = headed_context()
+        m = SequentialReptile(
+            ctx, {**ctx.params, "inner_steps": 3, "eta": 0.5, "optimizer_state": policy}
+        )
+        m.step()
+        first = weights(ctx.model)
+        m.step()
+        out[policy] = first, weights(ctx.model)
+    assert same(out["reset"][0], out["shared"][0])  # the first trajectory starts fresh either way
+    assert not same(out["reset"][1], out["shared"][1])
+
+
+# -- MTL with several TLPs per optimizer step ----------------------------------------------
+
+
+def test_mtl_two_tasks_per_step_by_hand():
+    """Each step: two draws of MTL's sampler, one batch each, one AdamW step on (l_a + l_b)/2,
+    bit for bit (the gradients are accumulated as ∇(l_a/2) + ∇(l_b/2); halving is exact)."""
+    ctx = headed_context()
+    model = copy.deepcopy(ctx.model)
+    method = MTL(ctx, {**ctx.params, "tasks_per_step": 2, "temperature": 2.0})
+    loss = hand_run(ctx, model)
+    sampler = CategoricalSampler(temperature_probs([8, 12, 16], 2.0), seed=ctx.params["seed"] + 1)
+    opt = adamw(model, ctx)
+    for _ in range(4):
+        a, b = ctx.tlps[sampler.draw()], ctx.tlps[sampler.draw()]
+        la, lb = loss(a), loss(b)
+        ((la + lb) / 2).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        logs = method.step()
+        assert logs["tlps"] == [str(a), str(b)]
+        assert logs["loss"] == pytest.approx((la.item() + lb.item()) / 2, abs=1e-7)
+        got, expected = weights(ctx.model), weights(model)
+        assert same(got, expected)
+    assert ctx.inner_steps_done == 4  # optimizer steps, not batches
+    assert MTL.batches_per_step({"tasks_per_step": 2}) == 2
+    assert MTL.batches_per_step({}) == 1
+
+
+def test_mtl_tasks_per_step_groups_the_same_tlp_sequence():
+    """n TLPs per step are the next n of the sequence n single steps would use (sample and
+    concat); with concat each epoch still visits every TLP's batches once."""
+    for mixing in ("sample", "concat"):
+        one = MTL(c1 := headed_context(), {**c1.params, "mixing": mixing})
+        three = MTL(c3 := headed_context(), {**c3.params, "mixing": mixing, "tasks_per_step": 3})
+        singles = [one.step()["tlps"][0] for _ in range(18)]
+        grouped = [t for _ in range(6) for t in three.step()["tlps"]]
+        assert grouped == singles
+        if mixing == "concat":  # 2 + 3 + 4 = 9 batches per epoch
+            for epoch in (grouped[:9], grouped[9:]):
+                assert sorted(epoch) == sorted(["nli/l0"] * 2 + ["nli/l1"] * 3 + ["pa/l0"] * 4)
+            assert three.epoch == 2 and three.pos == 0
+
+
+def test_mtl_tasks_per_step_options_and_refusals():
+    ctx = headed_context()
+    opts = MTL(ctx, {**ctx.params, "tasks_per_step": 8, "temperature": 5.0}).options()
+    assert opts["tasks_per_step"] == 8 and opts["temperature"] == 5.0
+    assert opts["draws"] == "independent (with replacement)"
+    assert MTL(ctx, dict(ctx.params)).options()["tasks_per_step"] == 1
+    assert MTL(ctx, {**ctx.params, "mixing": "concat"}).options() == {
+        "mixing": "concat",
+        "tasks_per_step": 1,
+    }
+    with pytest.raises(ConfigError, match="tasks_per_step"):
+        MTL(ctx, {**ctx.params, "tasks_per_step": 0})
+    with pytest.raises(ConfigError, match="mixing"):
+        MTL(ctx, {**ctx.params, "mixing": "interleave"})
+
+
+def test_mtl_tasks_per_step_one_is_todays_step(tiny_world, tmp_path):
+    """tasks_per_step: 1 (given or default) is the engine's inner step, bit for bit."""
+    a = trainer(tiny_world, make_run("mtl", TLPS3, temperature=2.0), tmp_path / "a")
+    b = trainer(
+        tiny_world, make_run("mtl", TLPS3, temperature=2.0, tasks_per_step=1), tmp_path / "b"
+    )
+    for i in range(4):
+        assert seeded(a.method.step, i) == seeded(b.method.step, i)
+        assert same(weights(a.model), weights(b.model))

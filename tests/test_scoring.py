@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
-from pipeline import scoring
+from pipeline import metrics, scoring
 from pipeline.data.store import save_prepared
 from pipeline.errors import DataError, PipelineError
 from pipeline.records import TLP
@@ -244,3 +245,225 @@ def test_load_gold_rejects_other_formats(tmp_path):
 def test_score_rejects_repeated_gold_ids():
     with pytest.raises(DataError, match="2 records, 1 distinct ids"):
         scoring.score("qa", "sw", [_qa("q", ["a"]), _qa("q", ["b"])], {"q": "a"})
+
+
+# --- per-example sufficient statistics -----------------------------------------------------------
+
+#: The keys of each task's result that get per-example stats (all decomposable metrics).
+STATS_KEYS = {
+    "nli": {"accuracy"},
+    "pa": {"accuracy"},
+    "sa": {"accuracy", "f1"},
+    "pos": {"accuracy"},
+    "ner": {
+        "f1",
+        "precision",
+        "recall",
+        "f1_strict",
+        "precision_strict",
+        "recall_strict",
+        "accuracy",
+    },
+    "qa": {"exact_match", "f1"},
+    "mtod": {"intent_accuracy", "slot_f1", "slot_precision", "slot_recall", "intent_slot_mean"},
+}
+
+
+def _drop_some(rng, preds: dict, allow_none: bool = True) -> dict:
+    """Missing predictions: the id absent, or (not QA, whose format has no null) None."""
+    out = {}
+    for rid, p in preds.items():
+        r = rng.random()
+        if r < (0.08 if allow_none else 0.15):
+            continue
+        out[rid] = None if r < 0.15 else p
+    out["not-in-gold"] = next(iter(preds.values()))
+    return out
+
+
+def _random_iob2(rng, n_tokens: int, types=("PER", "LOC", "ORG"), p_entity=0.3) -> list[str]:
+    tags, prev = [], "O"
+    for _ in range(n_tokens):
+        r = rng.random()
+        if prev != "O" and r < 0.4:
+            tags.append("I-" + prev[2:])
+        elif r < 0.4 + p_entity:
+            tags.append("B-" + rng.choice(types))
+        else:
+            tags.append("O")
+        prev = tags[-1]
+    return tags
+
+
+def _corrupt_tags(rng, tags: list[str], types=("PER", "LOC", "ORG")) -> list[str]:
+    """Random errors, among them chunks opened by I- (seqeval default and strict differ)."""
+    out = []
+    for tag in tags:
+        r = rng.random()
+        if r < 0.1 and tag.startswith("B-"):
+            out.append("I-" + tag[2:])  # an I- opening the chunk
+        elif r < 0.2:
+            out.append(rng.choice(["O", "B-" + rng.choice(types), "I-" + rng.choice(types)]))
+        else:
+            out.append(tag)
+    return out
+
+
+def _gen_classification(rng, task: str, n: int):
+    labels = {
+        "nli": ["entailment", "neutral", "contradiction"],
+        "pa": ["0", "1"],
+        "sa": ["positive", "negative", "neutral"],
+    }[task]
+    gold, preds = [], {}
+    for i in range(n):
+        rid, label = f"{task}{i}", rng.choice(labels)
+        rec = {"id": rid, "lang": "de", "label": label}
+        if task == "sa":
+            rec["text"] = "t"
+        else:
+            rec.update(text_a="a", text_b="b")
+        gold.append(rec)
+        preds[rid] = label if rng.random() < 0.6 else rng.choice(labels)
+    return gold, preds
+
+
+def _gen_tagging(rng, task: str, n: int):
+    upos = ["NOUN", "VERB", "DET", "ADJ", "PROPN", "SCONJ", "PUNCT"]
+    gold, preds = [], {}
+    for i in range(n):
+        n_tok = rng.randint(1, 9)
+        if task == "pos":
+            tags = [rng.choice(upos) for _ in range(n_tok)]
+            pred = [t if rng.random() < 0.7 else rng.choice(upos) for t in tags]
+        else:
+            # some sentences without any entity, in gold or in the prediction
+            tags = ["O"] * n_tok if rng.random() < 0.25 else _random_iob2(rng, n_tok)
+            pred = ["O"] * n_tok if rng.random() < 0.1 else _corrupt_tags(rng, tags)
+        gold.append({"id": f"s{i}", "lang": "en", "tokens": ["w"] * n_tok, "tags": tags})
+        preds[f"s{i}"] = pred
+    return gold, preds
+
+
+_QA_WORDS = ["la", "casa", "el", "Madrid", "río", "una", "de", "2020", "¿qué?", "Paris,", "北京"]
+
+
+def _gen_qa(rng, n: int, lang: str):
+    gold, preds = [], {}
+    for i in range(n):
+        answers = [
+            " ".join(rng.choice(_QA_WORDS) for _ in range(rng.randint(1, 4)))
+            for _ in range(rng.randint(1, 3))
+        ]
+        gold.append(_qa(f"q{i}", answers, lang=lang))
+        r = rng.random()
+        if r < 0.3:
+            pred = rng.choice(answers)
+        elif r < 0.6:  # partial overlap
+            pred = " ".join(rng.choice(answers).split()[:1] + [rng.choice(_QA_WORDS)])
+        elif r < 0.65:
+            pred = ""
+        else:
+            pred = " ".join(rng.choice(_QA_WORDS) for _ in range(rng.randint(1, 3)))
+        preds[f"q{i}"] = pred
+    return gold, preds
+
+
+def _gen_mtod(rng, n: int):
+    intents = ["alarm/set_alarm", "weather/find", "reminder/set_reminder"]
+    types = ("datetime", "location", "reminder")
+    gold, preds = [], {}
+    for i in range(n):
+        n_tok = rng.randint(1, 8)
+        slots = _random_iob2(rng, n_tok, types=types, p_entity=0.25)
+        intent = rng.choice(intents)
+        gold.append(
+            {"id": f"u{i}", "lang": "th", "tokens": ["w"] * n_tok, "slots": slots, "intent": intent}
+        )
+        preds[f"u{i}"] = {
+            "intent": intent if rng.random() < 0.7 else rng.choice(intents),
+            "slots": _corrupt_tags(rng, slots, types=types),
+        }
+    return gold, preds
+
+
+def _generated(task: str, seed: int, n: int = 120):
+    """(gold, predictions, lang, style) of `task` with random errors and missing predictions."""
+    rng = random.Random(f"{task}-{seed}")
+    lang, style = "en", None
+    if task in ("nli", "pa", "sa"):
+        gold, preds = _gen_classification(rng, task, n)
+    elif task in ("pos", "ner"):
+        gold, preds = _gen_tagging(rng, task, n)
+    elif task.startswith("qa"):
+        style = task.split("-")[1]
+        lang = ["es", "zh", "de"][seed % 3] if style == "mlqa" else "en"
+        gold, preds = _gen_qa(rng, n, lang)
+    else:
+        gold, preds = _gen_mtod(rng, n)
+    return gold, _drop_some(rng, preds, allow_none=style is None), lang, style
+
+
+def _check_examples(task: str, gold, preds, lang, style) -> dict:
+    plain = scoring.score(task, lang, gold, preds, style=style)
+    out = scoring.score(task, lang, gold, preds, style=style, with_examples=True)
+    examples = out.pop("examples")
+    assert out == plain  # the aggregate is the same with or without examples
+    assert examples["ids"] == [rec["id"] for rec in gold]
+    assert set(examples["stats"]) == STATS_KEYS[task]
+    for key, st in examples["stats"].items():
+        kind = st["kind"]
+        assert len(st["values"]) == len(gold)
+        assert all(len(row) == metrics.STAT_KINDS[kind] for row in st["values"])
+        assert all(type(x) is (float if task == "qa" else int) for row in st["values"] for x in row)
+        assert metrics.metric_from_stats(kind, st["values"]) == pytest.approx(out[key], abs=1e-9)
+    # JSON-ready: a round trip changes nothing
+    assert json.loads(json.dumps(examples)) == examples
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("task", ["nli", "pa", "sa", "pos", "ner", "qa-squad", "qa-mlqa", "mtod"])
+def test_example_stats_recompute_every_decomposable_metric(task, seed):
+    gold, preds, lang, style = _generated(task, seed)
+    assert any(preds.get(rec["id"]) is None for rec in gold)  # some predictions missing
+    out = _check_examples(task.split("-")[0], gold, preds, lang, style)
+    assert out["n_missing"] > 0
+    if task == "ner":
+        assert out["f1"] != out["f1_strict"]  # chunks opened by I- are in the draws
+
+
+def test_example_stats_ner_i_opened_chunks_and_sentences_without_entities():
+    gold = [
+        {"id": "a", "lang": "en", "tokens": list("wxyz"), "tags": ["B-PER", "I-PER", "O", "B-LOC"]},
+        {"id": "b", "lang": "en", "tokens": list("wx"), "tags": ["O", "O"]},
+        {"id": "c", "lang": "en", "tokens": list("wxy"), "tags": ["O", "B-ORG", "I-ORG"]},
+        {"id": "d", "lang": "en", "tokens": list("w"), "tags": ["O"]},
+    ]
+    preds = {"a": ["I-PER", "I-PER", "O", "B-LOC"], "b": ["O", "I-LOC"], "c": None}
+    out = _check_examples("ner", gold, preds, "en", None)
+    st = scoring.score("ner", "en", gold, preds, with_examples=True)["examples"]["stats"]
+    # default mode: PER (I- opened) and LOC match; b predicts a LOC; c and d predict nothing
+    assert st["f1"]["values"] == [[2, 2, 2], [0, 1, 0], [0, 0, 1], [0, 0, 0]]
+    # strict IOB2: no chunk starts with I-
+    assert st["f1_strict"]["values"] == [[1, 1, 2], [0, 0, 0], [0, 0, 1], [0, 0, 0]]
+    assert st["precision"]["values"] == [[2, 2], [0, 1], [0, 0], [0, 0]]
+    assert st["recall_strict"]["values"] == [[1, 2], [0, 0], [0, 1], [0, 0]]
+    assert out["f1"] == pytest.approx(100 * 4 / 6) and out["f1_strict"] == pytest.approx(50.0)
+
+
+def test_example_stats_no_entity_anywhere_scores_zero():
+    gold = [
+        {"id": str(i), "lang": "en", "tokens": ["w", "x"], "tags": ["O", "O"]} for i in range(3)
+    ]
+    out = _check_examples("ner", gold, {"0": ["O", "O"], "1": None}, "en", None)
+    assert out["f1"] == out["precision"] == out["recall"] == out["f1_strict"] == 0.0
+
+
+def test_example_stats_qa_by_hand():
+    gold = [_qa("q1", ["una"]), _qa("q2", ["Madrid", "en Madrid"]), _qa("q3", ["casa"])]
+    preds = {"q1": "una", "q2": "Madrid centro"}
+    st = scoring.score("qa", "es", gold, preds, style="mlqa", with_examples=True)["examples"]
+    # q1: '' == '' (EM 1) but F1 0 under MLQA; q2: best F1 vs "Madrid" 2/3; q3 unanswered: 0
+    assert st["stats"]["exact_match"] == {"kind": "mean", "values": [[1.0], [0.0], [0.0]]}
+    assert st["stats"]["f1"]["values"] == [[0.0], [pytest.approx(2 / 3)], [0.0]]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import random
 
 import datasets
@@ -19,14 +22,16 @@ from transformers import PreTrainedTokenizerFast
 
 from pipeline.errors import DataError, PipelineError
 from pipeline.models.encoder import SPECIAL_TOKENS, finish_bert_tokenizer
-from pipeline.tasks import FeatureSettings, get_task_type
+from pipeline.tasks import FeatureSettings, TaskFeatureSettings, get_task_type
 from pipeline.tasks.common import (
+    FEATURIZER_VERSION,
     IGNORE_INDEX,
     align_word_labels,
     feature_cache_key,
     first_subtoken_mask,
+    tokenizer_fingerprint,
 )
-from pipeline.tasks.qa import best_span
+from pipeline.tasks.qa import NO_OFFSET, best_span
 
 COMMON = "the a cat dog sat ran on under mat river bank by and was is big small red".split()
 RARE = "catdogmat"  # never seen whole in training text, so WordPiece splits it
@@ -260,22 +265,28 @@ def test_qa_question_truncated_to_max_query_length(tok):
     assert toks[1:7] == tok.tokenize(long_q)[:6]
 
 
-def test_qa_long_context_windows(tok):
-    s = FeatureSettings(max_length=32, doc_stride=8, max_query_length=6)
+@pytest.mark.parametrize("mode", ["overlap", "step"])
+def test_qa_long_context_windows(tok, mode):
+    s = FeatureSettings(max_length=32, doc_stride=8, max_query_length=6, doc_stride_mode=mode)
     qa = get_task_type("qa")
     n_ctx = len(tok.tokenize(CONTEXT))
-    budget = 32 - 3 - len(tok.tokenize("where was the dog"))
-    # every window after the first advances by budget - stride context tokens
-    n_windows = 1 + -(-(n_ctx - budget) // (budget - s.doc_stride))
+    # the question (7 sub-tokens) is cut to max_query_length
+    budget = 32 - 3 - min(len(tok.tokenize("where was the dog")), s.max_query_length)
+    # every window after the first advances by budget - stride ("overlap") or stride ("step")
+    advance = budget - s.doc_stride if mode == "overlap" else s.doc_stride
+    n_windows = 1 + -(-(n_ctx - budget) // advance)
     recs = qa_records("big red dog", CONTEXT.index("big red dog"))
     evalf = qa.featurize(recs, tok, {}, s, False)
     train = qa.featurize(recs, tok, {}, s, True)
     assert len(evalf) == len(train) == n_windows >= 3
     assert evalf["example_id"] == ["q1"] * n_windows
-    # consecutive windows overlap by exactly doc_stride context tokens
+    # consecutive windows share exactly budget - advance context tokens (doc_stride in "overlap")
     spans = [[o for o in row if o[0] >= 0] for row in evalf["offset_mapping"]]
+    shared = budget - advance
+    assert len(spans[-1]) <= budget
     for a, b in zip(spans, spans[1:]):
-        assert a[-s.doc_stride :] == b[: s.doc_stride]
+        assert len(a) == budget
+        assert a[-shared:] == b[:shared] and a[advance] == b[0]
     # every answer position (each word of the context as the answer) against every window
     pos = 0
     for word in CONTEXT.split():
@@ -295,9 +306,15 @@ def test_qa_long_context_windows(tok):
         assert hits >= 1
 
 
-def test_qa_decode_across_windows_and_max_answer_length(tok):
+@pytest.mark.parametrize("mode", ["overlap", "step"])
+def test_qa_decode_across_windows_and_max_answer_length(tok, mode):
     s = FeatureSettings(
-        max_length=32, doc_stride=8, max_query_length=6, max_answer_length=3, n_best=5
+        max_length=32,
+        doc_stride=8,
+        max_query_length=6,
+        max_answer_length=3,
+        n_best=5,
+        doc_stride_mode=mode,
     )
     qa = get_task_type("qa")
     recs = qa_records("big red dog", CONTEXT.index("big red dog"))
@@ -319,7 +336,12 @@ def test_qa_decode_across_windows_and_max_answer_length(tok):
     assert pred == {"q1": want}
     # with max_answer_length 5 the long span wins
     s5 = FeatureSettings(
-        max_length=32, doc_stride=8, max_query_length=6, max_answer_length=5, n_best=5
+        max_length=32,
+        doc_stride=8,
+        max_query_length=6,
+        max_answer_length=5,
+        n_best=5,
+        doc_stride_mode=mode,
     )
     pred5 = qa.decode(recs, f, {"start_logits": start, "end_logits": end}, {}, s5)
     assert pred5["q1"] == CONTEXT[offs[0, ctx0[5], 0] : offs[0, ctx0[9], 1]]
@@ -348,20 +370,22 @@ def test_qa_decode_empty_when_nothing_valid(tok):
     assert qa.decode(recs, f, {"start_logits": start, "end_logits": end}, {}, s) == {"q1": ""}
 
 
-def test_qa_batched_equals_one_by_one(tok):
+@pytest.mark.parametrize("mode", ["overlap", "step"])
+def test_qa_batched_equals_one_by_one(tok, mode):
     rows = []
-    for i, word in enumerate(["cat", "river", "dog", "mat"]):
+    for i, word in enumerate(["cat", "river", "dog", "mat", "bank"]):
         st = CONTEXT.index(word)
         rows.append(
             {
                 "id": f"q{i}",
                 "lang": "en",
                 "context": CONTEXT[: 60 + 40 * i],
-                "question": f"  which {word}",
+                # questions of 2, 4, 6, 6 (cut) and 2 sub-tokens: "step" groups them by length
+                "question": f"  which {word}" + " big red" * min(i, 3) * (i < 4),
                 "answers": {"text": [word], "answer_start": [st]},
             }
         )
-    s = FeatureSettings(max_length=32, doc_stride=8, max_query_length=6)
+    s = FeatureSettings(max_length=32, doc_stride=8, max_query_length=6, doc_stride_mode=mode)
     qa = get_task_type("qa")
     for train in (True, False):
         together = qa.featurize(ds(rows), tok, {}, s, train).to_list()
@@ -373,6 +397,148 @@ def test_qa_settings_too_tight(tok):
     s = FeatureSettings(max_length=40, doc_stride=30, max_query_length=8)
     with pytest.raises(PipelineError, match="doc_stride"):
         get_task_type("qa").featurize(qa_records("cat", 4), tok, {}, s, True)
+
+
+WINDOW_QUESTION = "was the big dog"  # 4 sub-tokens
+
+
+def long_context() -> str:
+    """100 words of COMMON, each one sub-token: 100 context tokens."""
+    rng = random.Random(1)
+    return " ".join(rng.choice(COMMON) for _ in range(100))
+
+
+def window_starts(tok, context: str, features: datasets.Dataset) -> list[tuple[int, int]]:
+    """(first context token index, context token count) of each eval window."""
+    enc = tok(context, add_special_tokens=False, return_offsets_mapping=True)
+    index = {tuple(o): i for i, o in enumerate(enc["offset_mapping"])}
+    out = []
+    for row in features["offset_mapping"]:
+        ctx = [tuple(o) for o in row if o[0] != NO_OFFSET]
+        first = index[ctx[0]]
+        assert [index[o] for o in ctx] == list(range(first, first + len(ctx)))  # contiguous
+        out.append((first, len(ctx)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("mode", "starts"),
+    [
+        # budget 40 - 4 (question) - 3 (special) = 33 context tokens per window
+        ("overlap", [0, 23, 46, 69]),  # advance 33 - 10; 69 + 33 >= 100 ends it
+        ("step", [0, 10, 20, 30, 40, 50, 60, 70]),  # advance 10; 70 + 33 >= 100 ends it
+    ],
+)
+def test_qa_window_starts_by_hand(tok, mode, starts):
+    context = long_context()
+    assert len(tok.tokenize(context)) == 100 and len(tok.tokenize(WINDOW_QUESTION)) == 4
+    s = FeatureSettings(max_length=40, doc_stride=10, max_query_length=8, doc_stride_mode=mode)
+    qa = get_task_type("qa")
+    rec = {
+        "id": "w",
+        "lang": "en",
+        "context": context,
+        "question": WINDOW_QUESTION,
+        "answers": {"text": [], "answer_start": []},
+    }
+    evalf = qa.featurize(ds([rec]), tok, {}, s, False)
+    assert window_starts(tok, context, evalf) == [(b, min(33, 100 - b)) for b in starts]
+    # every context token (0-based index k) as the answer: labelled in exactly the windows that
+    # hold it, at its own position; elsewhere (0, 0)
+    words = context.split()
+    char_start = [len(" ".join(words[:k])) + (k > 0) for k in range(100)]
+    for k in (0, 9, 10, 22, 23, 33, 45, 69, 70, 99):
+        rec_k = {**rec, "answers": {"text": [words[k]], "answer_start": [char_start[k]]}}
+        train = qa.featurize(ds([rec_k]), tok, {}, s, True)
+        assert len(train) == len(starts)
+        for b, row, full in zip(starts, train, evalf["offset_mapping"]):
+            sp, ep = row["start_positions"], row["end_positions"]
+            if b <= k < b + 33:
+                assert sp == ep == 1 + 4 + 1 + (k - b)  # [CLS] question [SEP] context...
+                assert context[full[sp][0] : full[ep][1]] == words[k]
+            else:
+                assert (sp, ep) == (0, 0)
+
+
+def test_qa_step_mode_windows_may_touch(tok):
+    """ "step" with doc_stride == the context budget: windows tile the context, no overlap."""
+    context = long_context()
+    s = FeatureSettings(max_length=40, doc_stride=33, max_query_length=4, doc_stride_mode="step")
+    rec = {
+        "id": "w",
+        "lang": "en",
+        "context": context,
+        "question": WINDOW_QUESTION,
+        "answers": {"text": [], "answer_start": []},
+    }
+    f = get_task_type("qa").featurize(ds([rec]), tok, {}, s, False)
+    assert window_starts(tok, context, f) == [(0, 33), (33, 33), (66, 33), (99, 1)]
+    with pytest.raises(PipelineError, match="more than doc_stride=33"):
+        get_task_type("qa").featurize(
+            ds([rec]),
+            tok,
+            {},
+            FeatureSettings(max_length=40, doc_stride=33, max_query_length=4),
+            False,
+        )
+    with pytest.raises(PipelineError, match="at least doc_stride=34"):
+        get_task_type("qa").featurize(
+            ds([rec]), tok, {}, dataclasses.replace(s, doc_stride=34), False
+        )
+
+
+def test_qa_default_mode_is_overlap_and_features_unchanged(tok):
+    """A config without doc_stride_mode gives "overlap": one Hugging Face call with
+    stride=doc_stride, exactly today's features."""
+    cfg = {"max_length": 40, "doc_stride": 10, "max_query_length": 8, "max_answer_length": 30}
+    cfg["n_best"] = 20
+    tfs = TaskFeatureSettings.from_config({**cfg, "tasks": {"qa": {"max_length": 48}}})
+    s = tfs.for_task("qa")
+    assert s.doc_stride_mode == tfs.default.doc_stride_mode == "overlap"
+    assert s == FeatureSettings(**{**cfg, "max_length": 48})
+    rows = [
+        {
+            "id": f"r{i}",
+            "lang": "en",
+            "context": long_context()[: 150 + 120 * i],
+            "question": WINDOW_QUESTION + " big" * i,
+            "answers": {"text": ["the"], "answer_start": [0]},
+        }
+        for i in range(3)
+    ]
+    qa = get_task_type("qa")
+    evalf = qa.featurize(ds(rows), tok, {}, s, False)
+    enc = tok(
+        [r["question"] for r in rows],
+        [r["context"] for r in rows],
+        truncation="only_second",
+        max_length=48,
+        stride=10,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length",
+        return_token_type_ids=True,
+    )
+    assert len(evalf) == len(enc["input_ids"]) > 3
+    for c in ("input_ids", "attention_mask", "token_type_ids"):
+        assert evalf[c] == enc[c]
+    want = [
+        [list(o) if seq == 1 else [NO_OFFSET, NO_OFFSET] for o, seq in zip(offs, e.sequence_ids)]
+        for offs, e in zip(enc["offset_mapping"], enc.encodings)
+    ]
+    assert evalf["offset_mapping"] == want
+    assert evalf["example_id"] == [rows[j]["id"] for j in enc["overflow_to_sample_mapping"]]
+    # per task: qa steps, the others keep the default
+    per = TaskFeatureSettings.from_config({**cfg, "tasks": {"qa": {"doc_stride_mode": "step"}}})
+    assert per.for_task("qa").doc_stride_mode == "step"
+    assert per.for_task("nli").doc_stride_mode == "overlap"
+    step = qa.featurize(ds(rows), tok, {}, per.for_task("qa"), False)
+    assert len(step) > len(qa.featurize(ds(rows), tok, {}, per.default, False))
+
+
+def test_doc_stride_mode_unknown_is_error():
+    with pytest.raises(PipelineError, match="doc_stride_mode"):
+        FeatureSettings(doc_stride_mode="stride")
 
 
 # --------------------------------------------------------------------------- heads and losses
@@ -495,5 +661,25 @@ def test_feature_cache_key(tok):
         feature_cache_key(tok, s, "ner", POS, True),
         feature_cache_key(tok, s, "ner", NER, False),
         feature_cache_key(make_tokenizer(vocab_size=100), s, "ner", NER, True),
+        feature_cache_key(tok, FeatureSettings(doc_stride_mode="step"), "ner", NER, True),
     }
-    assert k not in others and len(others) == 5
+    assert k not in others and len(others) == 6
+    # the default mode leaves the key as it was before doc_stride_mode existed
+    payload = {
+        "version": FEATURIZER_VERSION,
+        "tokenizer": tokenizer_fingerprint(tok),
+        "settings": {
+            "max_length": 128,
+            "doc_stride": 64,
+            "max_query_length": 32,
+            "max_answer_length": 30,
+            "n_best": 20,
+        },
+        "task": "qa",
+        "labels": {},
+        "train": True,
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    assert feature_cache_key(tok, s, "qa", {}, True) == hashlib.sha256(blob).hexdigest()[:16]
+    step = feature_cache_key(tok, FeatureSettings(doc_stride_mode="step"), "qa", {}, True)
+    assert step != feature_cache_key(tok, s, "qa", {}, True)

@@ -31,10 +31,15 @@ class Killed(Exception):
 
 
 @pytest.mark.parametrize(
-    "method, tlps", [("stl", ["ner/l0"]), ("mtl", ["nli/l0", "ner/l1", "qa/l0"])]
+    "method, tlps, over",
+    [
+        ("stl", ["ner/l0"], {}),
+        ("mtl", ["nli/l0", "ner/l1", "qa/l0"], {}),
+        ("mtl", ["nli/l0", "ner/l1", "qa/l0"], {"selection": "per-task"}),
+    ],
 )
-def test_resume_after_kill_gives_identical_weights(tiny_world, tmp_path, method, tlps):
-    run = make_run(method, tlps, steps=7, checkpoint_every=2, eval_every=3)
+def test_resume_after_kill_gives_identical_weights(tiny_world, tmp_path, method, tlps, over):
+    run = make_run(method, tlps, steps=7, checkpoint_every=2, eval_every=3, **over)
     full = trainer(tiny_world, run, tmp_path / "ckpt-full")
     full.fit(tmp_path / "out-full")
     expected = weights(full.model)
@@ -58,6 +63,10 @@ def test_resume_after_kill_gives_identical_weights(tiny_world, tmp_path, method,
     resumed.fit(tmp_path / "out")
     got = weights(resumed.model)
     assert all(torch.equal(expected[k], got[k]) for k in expected)
+    for d in (tmp_path / "out-full").glob("model*"):  # every kept checkpoint, per task too
+        assert (d / "heads.safetensors").read_bytes() == (
+            tmp_path / "out" / d.name / "heads.safetensors"
+        ).read_bytes(), d.name
 
 
 def test_same_seed_same_numbers_and_different_seed_differs(tiny_world, tmp_path):
@@ -116,7 +125,7 @@ def test_mtl_concat_visits_every_batch_once_per_epoch(tiny_world, tmp_path):
     drawn = [t.method.step()["tlps"][0] for _ in range(sum(per_epoch.values()))]
     assert {x: drawn.count(x) for x in per_epoch} == per_epoch  # each TLP's batches once
     assert drawn != sorted(drawn)  # interleaved, not one dataset after another
-    assert t.method.options() == {"mixing": "concat"}
+    assert t.method.options() == {"mixing": "concat", "tasks_per_step": 1}
 
 
 def test_mtl_concat_resumes_exactly(tiny_world, tmp_path):
@@ -140,3 +149,32 @@ def test_mtl_concat_resumes_exactly(tiny_world, tmp_path):
     resumed.fit(tmp_path / "ob")
     a, b = weights(full.model), weights(resumed.model)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_per_task_selection_keeps_each_tasks_best_checkpoint(tiny_world, tmp_path):
+    """`selection: per-task` keeps, per task, the checkpoint with that task's best mean dev
+    score (the weights of that very evaluation), besides the overall best."""
+    from pipeline.models.multitask import MultiTaskModel
+    from pipeline.trainer import model_dir_for
+
+    run = make_run("mtl", ["nli/l0", "ner/l0"], steps=9, eval_every=1, selection="per-task")
+    t = trainer(tiny_world, run, tmp_path / "ckpt")
+    seen = {}  # step -> weights at each evaluation
+    dev_scores = t.dev_scores
+
+    def recording():
+        scores = dev_scores()
+        seen[len(seen) + 1] = weights(t.model)
+        return scores
+
+    t.dev_scores = recording
+    summary = t.fit(tmp_path / "out")
+    hist = [h for h in __import__("json").loads((tmp_path / "out/history.json").read_text())]
+    for task, tlp in (("nli", "nli/l0"), ("ner", "ner/l0")):
+        best = max(hist, key=lambda h: (h["dev"][tlp], -h["step"]))  # first of the maxima
+        assert summary["best_by_task"][task] == {"step": best["step"], "dev_mean": best["dev"][tlp]}
+        saved, _ = MultiTaskModel.from_pretrained(model_dir_for(tmp_path / "out", task))
+        got = weights(saved)
+        assert all(torch.equal(got[k], seen[best["step"]][k]) for k in got)
+    assert model_dir_for(tmp_path / "out", "qa").name == "model"  # no such task: the overall best
+    assert summary["selection"] == "per-task"

@@ -11,6 +11,23 @@ The `*_translate_train` datasets are XTREME's machine translations of the Englis
 evaluation datasets (e.g. squad_translate_train's qa/de train, mlqa's qa/de dev/test), and
 `store.locate(tlp, dirs, split)` finds each split in the first dataset that has it.
 
+Where the files are (`find_fileset`): each dataset names the things its publisher distributes
+(an archive, or a single file) as `FileSet`s, globs relative to the folder that holds them, e.g.
+`*/dev_2k.tsv` for PAWS-X's `x-final/`. `--raw` may be that folder itself or any folder above it,
+so an archive unpacked as published (`ud-treebanks-v2.5.tgz` → `ud-treebanks-v2.5/UD_*/`,
+`XNLI-1.0.zip` → `XNLI-1.0/`) or into a folder named after the archive (`XNLI-1.0.zip/XNLI-1.0/`)
+is read as it is. The holding folder is `--raw` itself if a glob matches there, else every folder
+at most `SEARCH_DEPTH` levels below where one matches (hidden folders and `__MACOSX` skipped, no
+search inside a match). None: that file set is absent (a dataset with none of its file sets is one
+error line naming the folder, the dataset and the globs); two or more: an error naming the copies,
+never a mix of them. XTREME's task folders share file names (`dev-<lang>.tsv`), so their file
+sets also name the folder (`FileSet.folders`, checked only where it lies below `--raw`).
+
+PAWS-X dev/test rows whose sentence is `NS` (a failed translation) are kept by default, as XTREME
+scores all 2,000 rows of each file; `drop_untranslated=True` drops them. Train rows with `NS` are
+always dropped. The summary records the option (`options`) and per split how many such rows were
+kept or dropped (`notes.<dataset>.untranslated`).
+
 Nothing is written unless every file reads cleanly: all records are collected first, then
 `store.save_prepared` writes the directory atomically.
 """
@@ -21,6 +38,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +60,7 @@ from pipeline.data.readers import (
     read_xtreme_pair_tsv,
     read_xtreme_tagging_tsv,
 )
+from pipeline.data.readers.pawsx import NOTE_NS_KEPT, SKIP_EMPTY_LABEL, SKIP_NS
 from pipeline.data.readers.translate_train import TRANSLATED_TSV_NAME, read_translate_train_tsv
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import read_json
@@ -87,6 +106,91 @@ XTREME_DATASETS: tuple[str, ...] = (
 )
 SYNTHETIC_MANIFEST = "synthetic.json"
 
+#: how many folder levels below `--raw` the file lookup descends (archive wrapper folders)
+SEARCH_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """One thing a publisher distributes (an archive, or one file), as `find_fileset` looks for it.
+
+    `patterns` are globs relative to the folder that holds the set (any one matching a file
+    suffices), e.g. `*/dev_2k.tsv` for PAWS-X's `x-final/` or `*-ud-*.conllu` for one treebank.
+    `folders` (optional) are the names the holding folder and its parents must have, e.g.
+    `pawsx` or `PAWSX/translate-train`, where needed because other datasets use the same file
+    names; only the parts of the path below `--raw` are checked. `shows` is how messages name
+    the set (with the publisher's folders).
+    """
+
+    shows: str
+    patterns: tuple[str, ...]
+    folders: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`shows`, with the accepted places when the folder names matter."""
+        if not self.folders:
+            return self.shows
+        places = ["./"]
+        longest = max(len(f.split("/")) for f in self.folders)
+        for n in range(longest, 0, -1):
+            for f in self.folders:
+                parts = f.split("/")
+                tail = "/".join(parts[-n:]) + "/"
+                if len(parts) >= n and tail not in places:
+                    places.append(tail)
+        return f"{self.shows} in one of {', '.join(places)}"
+
+    def named(self, folder: Path, raw: Path) -> bool:
+        """Whether `folder` (`raw` or below it) has one of the required names."""
+        if not self.folders:
+            return True
+        rel = folder.relative_to(raw).parts
+        for want in (f.split("/") for f in self.folders):
+            n = min(len(rel), len(want))
+            if all(fnmatchcase(rel[-i], want[-i]) for i in range(1, n + 1)):
+                return True
+        return False
+
+    def held_by(self, folder: Path) -> bool:
+        """Whether `folder` holds a file of the set (hidden files and folders do not count)."""
+        for pattern in self.patterns:
+            for f in folder.glob(pattern):
+                rel = f.relative_to(folder).parts
+                if not any(_ignored(part) for part in rel) and f.is_file():
+                    return True
+        return False
+
+
+def _ignored(name: str) -> bool:
+    """Hidden entries and the `__MACOSX/` resource forks some zip files carry."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:  # unreadable: nothing to find there
+        return []
+    return [d for d in entries if not _ignored(d.name) and d.is_dir()]
+
+
+def find_fileset(raw: Path, fs: FileSet, depth: int = SEARCH_DEPTH) -> list[Path]:
+    """Every folder that holds `fs`: `raw` itself if it does, else the folders at most `depth`
+    levels below it that do (and have the names `fs.folders` asks for), outermost first in path
+    order, without looking inside a folder that matched. One folder is the answer; several are
+    copies (the caller refuses to pick one)."""
+    found: list[Path] = []
+    level = [raw]
+    for d_level in range(depth + 1):
+        below: list[Path] = []
+        for d in level:
+            if fs.named(d, raw) and fs.held_by(d):
+                found.append(d)
+            elif d_level < depth:
+                below.extend(_subdirs(d))
+        level = below
+    return found
+
 
 @dataclass(frozen=True)
 class TranslateTrain:
@@ -101,22 +205,23 @@ class TranslateTrain:
     bucket: str  # folder of gs://xtreme_translations: <bucket>/translate-train/<file>
     task_dir: str  # task folder of XTREME's download/ (xtreme layout)
     name: re.Pattern[str]  # file name, language (the `en-<lang>` target) in group `lang`
+    glob: str  # the same file names as a glob (for the file lookup)
     pattern: str  # the file name for messages and notes
     source: str  # what was machine-translated
     eval_datasets: tuple[str, ...]  # where the dev/test splits of these TLPs come from
     processor_dir: str | None = None  # `<task_dir>/<processor_dir>/` of XTREME's processors
 
-    def dirs(self, raw: Path, layout: str) -> list[Path]:
-        """Candidate folders, most specific first; the first holding such files is read."""
+    def fileset(self, layout: str) -> FileSet:
+        """The files, in the folder itself (the flat download) or, below it, in
+        `<bucket>/translate-train/` (a copy of the bucket; original layout) or in
+        `<task_dir>/translate-train/` or `<task_dir>/<processor_dir>/` (xtreme layout)."""
         tt = "translate-train"
-        if layout == "original":  # flat (pipeline download), or a mirror of the bucket
-            return [raw, raw / self.bucket / tt, raw / tt]
-        extra = [self.processor_dir] if self.processor_dir else []
-        return [
-            *(raw / self.task_dir / d for d in (tt, *extra)),  # raw = XTREME's download/
-            *(raw / d for d in (tt, *extra)),  # raw = download/<task_dir>/
-            raw,  # raw = the translate-train folder itself (or the flat download)
-        ]
+        if layout == "original":
+            folders: tuple[str, ...] = (f"{self.bucket}/{tt}",)
+        else:
+            extra = (self.processor_dir,) if self.processor_dir else ()
+            folders = tuple(f"{self.task_dir}/{d}" for d in (tt, *extra))
+        return FileSet(self.pattern, (self.glob,), folders)
 
     def note(self) -> dict[str, Any]:
         return {
@@ -137,6 +242,7 @@ TRANSLATE_TRAIN: dict[str, TranslateTrain] = {
         bucket="XNLI",
         task_dir="xnli",
         name=TRANSLATED_TSV_NAME,
+        glob="en-*-translated.tsv",
         pattern="en-<lang>-translated.tsv",
         source="MultiNLI train (English), translated by the XTREME authors",
         eval_datasets=("xnli",),
@@ -146,6 +252,7 @@ TRANSLATE_TRAIN: dict[str, TranslateTrain] = {
         bucket="PAWSX",
         task_dir="pawsx",
         name=TRANSLATED_TSV_NAME,
+        glob="en-*-translated.tsv",
         pattern="en-<lang>-translated.tsv",
         source="PAWS train (English), translated by the XTREME authors",
         eval_datasets=("pawsx",),
@@ -155,6 +262,7 @@ TRANSLATE_TRAIN: dict[str, TranslateTrain] = {
         bucket="SQuAD",
         task_dir="squad",
         name=re.compile(r"^squad\.translate\.train\.en-(?P<lang>[^./]+)\.json$"),
+        glob="squad.translate.train.en-*.json",
         pattern="squad.translate.train.en-<lang>.json",
         source="SQuAD v1.1 train, translated by the XTREME authors",
         eval_datasets=("xquad", "mlqa"),
@@ -163,6 +271,7 @@ TRANSLATE_TRAIN: dict[str, TranslateTrain] = {
         bucket="TyDiQA-GoldP",
         task_dir="tydiqa",
         name=re.compile(r"^tydiqa\.translate\.train\.en-(?P<lang>[^./]+)\.json$"),
+        glob="tydiqa.translate.train.en-*.json",
         pattern="tydiqa.translate.train.en-<lang>.json",
         source="TyDiQA-GoldP English train, translated by the XTREME authors",
         eval_datasets=("tydiqa",),
@@ -315,21 +424,59 @@ _LANG_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 class _Collector:
     """Records of one dataset, grouped by TLP and split, with what was skipped and noted."""
 
-    def __init__(self, dataset: str, layout: str, raw: Path, languages: set[str] | None):
+    def __init__(
+        self,
+        dataset: str,
+        layout: str,
+        raw: Path,
+        languages: set[str] | None,
+        drop_untranslated: bool = False,
+    ):
         self.dataset = dataset
         self.task = DATASET_TASKS[dataset]
         self.layout = layout
         self.raw = raw
         self.languages = languages
+        self.drop_untranslated = drop_untranslated
         self.records: dict[TLP, dict[str, list[dict[str, Any]]]] = defaultdict(
             lambda: defaultdict(list)
         )
         self.skipped: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
+        self.split_skipped: dict[str, Counter[str]] = defaultdict(Counter)
+        self.split_notes: dict[str, Counter[str]] = defaultdict(Counter)
         self.files: dict[str, list[str]] = defaultdict(list)
+        self.searched: list[FileSet] = []
+        self.found: dict[str, str] = {}
 
     def want(self, lang: str) -> bool:
         return self.languages is None or lang in self.languages
+
+    def find(self, fs: FileSet) -> Path | None:
+        """The one folder holding `fs` under `raw` (see `find_fileset`), or None."""
+        self.searched.append(fs)
+        hits = find_fileset(self.raw, fs)
+        if len(hits) > 1:
+            where = ", ".join(f"{self._rel(h)}/" for h in hits)
+            raise DataError(
+                f"{self.raw}: found {len(hits)} copies of the {self.dataset} files "
+                f"{fs.shows} ({where}); expected one: point --raw at the copy to read"
+            )
+        if not hits:
+            return None
+        self.found[fs.shows] = self._rel(hits[0])
+        return hits[0]
+
+    def nothing(self) -> DataError:
+        expected = " and/or ".join(fs.describe() for fs in self.searched)
+        return DataError(
+            f"{self.raw}: no data found; expected {expected} ({self.layout} layout) for dataset "
+            f"{self.dataset}, in this folder or up to {SEARCH_DEPTH} folder levels below it"
+        )
+
+    def keep_untranslated(self, split: str) -> bool:
+        """PAWS-X `NS` rows: kept in dev/test (XTREME scores them) unless asked to drop them."""
+        return split != "train" and not self.drop_untranslated
 
     def add(self, res: ReadResult, split: str, path: Path) -> None:
         assert split in SPLITS, split
@@ -343,6 +490,8 @@ class _Collector:
                 self.records[TLP(self.task, rec["lang"])][split].append(rec)
         self.skipped.update(res.skipped)
         self.counters.update(res.notes)
+        self.split_skipped[split].update(res.skipped)
+        self.split_notes[split].update(res.notes)
         self.files[split].append(self._rel(path))
 
     def _rel(self, path: Path) -> str:
@@ -361,11 +510,28 @@ class _Collector:
 
     def notes(self) -> dict[str, Any]:
         tt = TRANSLATE_TRAIN.get(self.dataset)
+        read = [s for s in SPLITS if s in self.files]
+        by_split = {s: dict(sorted(self.split_skipped[s].items())) for s in read}
+        extra: dict[str, Any] = {}
+        if self.task == "pa":  # PAWS-X `NS` rows and empty labels, per split
+            extra["untranslated"] = {
+                s: {
+                    "kept": self.split_notes[s][NOTE_NS_KEPT],
+                    "dropped": self.split_skipped[s][SKIP_NS],
+                }
+                for s in read
+            }
+            extra["empty_label_skipped"] = {
+                s: self.split_skipped[s][SKIP_EMPTY_LABEL] for s in read
+            }
         return {
             "task": self.task,
             "layout": self.layout,
             "splits": SPLIT_NOTES.get((self.dataset, self.layout), {}),
-            "files": {s: sorted(self.files[s]) for s in SPLITS if s in self.files},
+            "found_in": dict(self.found),
+            "files": {s: sorted(self.files[s]) for s in read},
+            **({"skipped_by_split": {s: v for s, v in by_split.items() if v}}),
+            **extra,
             **({"translate_train": tt.note()} if tt else {}),
             **dict(sorted(self.counters.items())),
         }
@@ -380,69 +546,65 @@ def _need_dir(path: Path, what: str) -> Path:
     return path
 
 
-def _sub(raw: Path, name: str) -> Path:
-    """`raw/name` when it is a directory, else `raw` itself (lenient about one level)."""
-    return raw / name if (raw / name).is_dir() else raw
-
-
 def _lang_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _nothing(raw: Path, what: str) -> DataError:
-    return DataError(f"{raw}: no data found; expected {what}")
+    return _subdirs(root)
 
 
 # --------------------------------------------------------------------------- original layouts
 
+XNLI_EVAL = FileSet("XNLI-1.0/xnli.{dev,test}.tsv", ("xnli.dev.tsv", "xnli.test.tsv"))
+XNLI_MT = FileSet("XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv", ("multinli.train.*.tsv",))
+
 
 def _xnli(c: _Collector) -> None:
-    found = False
-    xdir = c.raw / "XNLI-1.0"
-    if xdir.is_dir():
+    xdir = c.find(XNLI_EVAL)  # XNLI-1.0.zip
+    if xdir is not None:
         for split in ("dev", "test"):
             f = xdir / f"xnli.{split}.tsv"
             if not f.is_file():
                 raise DataError(f"{f}: file not found; expected XNLI 1.0 {split} pairs")
             c.add(read_xnli_tsv(f, c.languages), split, f)
-            found = True
-    mt = c.raw / "XNLI-MT-1.0" / "multinli"
-    if mt.is_dir():
+    mt = c.find(XNLI_MT)  # XNLI-MT-1.0.zip
+    if mt is not None:
         for f in sorted(mt.glob("multinli.train.*.tsv")):
             lang = f.name[len("multinli.train.") : -len(".tsv")]
             if c.want(lang):
                 c.add(read_xnli_mt_train(f, lang), "train", f)
-            found = True
-    if not found:
-        raise _nothing(
-            c.raw,
-            "XNLI-1.0/xnli.{dev,test}.tsv and/or XNLI-MT-1.0/multinli/multinli.train.<lang>.tsv",
-        )
+
+
+_MNLI_FILES = {
+    "train": "multinli_1.0_train.jsonl",
+    "dev": "multinli_1.0_dev_matched.jsonl",
+    "test": "multinli_1.0_dev_mismatched.jsonl",
+}
+MNLI = FileSet(
+    "multinli_1.0/multinli_1.0_{train,dev_matched,dev_mismatched}.jsonl",
+    tuple(_MNLI_FILES.values()),
+)
 
 
 def _mnli(c: _Collector) -> None:
-    root = _sub(c.raw, "multinli_1.0")
-    names = {
-        "train": "multinli_1.0_train.jsonl",
-        "dev": "multinli_1.0_dev_matched.jsonl",
-        "test": "multinli_1.0_dev_mismatched.jsonl",
-    }
-    found = False
-    for split, name in names.items():
+    root = c.find(MNLI)
+    if root is None:
+        return
+    for split, name in _MNLI_FILES.items():
         f = root / name
         if f.is_file():
             c.add(read_mnli_jsonl(f, "en"), split, f)
-            found = True
-    if not found:
-        raise _nothing(c.raw, f"MultiNLI files {', '.join(names.values())}")
+
+
+_PAWSX_NAMES = ("train.tsv", "translated_train.tsv", "dev_2k.tsv", "test_2k.tsv")
+PAWSX = FileSet(
+    "x-final/<lang>/{train,translated_train,dev_2k,test_2k}.tsv",
+    tuple(f"*/{n}" for n in _PAWSX_NAMES),
+)
 
 
 def _pawsx(c: _Collector) -> None:
-    root = _sub(c.raw, "x-final")
-    langs = _lang_dirs(root)
-    if not langs:
-        raise _nothing(c.raw, "x-final/<lang>/ folders with dev_2k.tsv, test_2k.tsv, train files")
-    for d in langs:
+    root = c.find(PAWSX)
+    if root is None:
+        return
+    for d in _lang_dirs(root):
         lang = d.name
         if not c.want(lang):
             continue
@@ -460,15 +622,22 @@ def _pawsx(c: _Collector) -> None:
                 "dev_2k.tsv, test_2k.tsv"
             )
         for split, paths in files.items():
+            keep = c.keep_untranslated(split)
             for f in paths:
-                c.add(read_pawsx_tsv(f, lang), split, f)
+                c.add(read_pawsx_tsv(f, lang, keep_untranslated=keep), split, f)
+
+
+PANX = FileSet(
+    "panx_dataset/<lang>/{train,dev,test}",
+    ("*/train", "*/dev", "*/test"),
+)
 
 
 def _panx(c: _Collector) -> None:
-    langs = _lang_dirs(c.raw)
-    if not langs:
-        raise _nothing(c.raw, "<lang>/ folders with train, dev, test (panx_dataset/<lang>.tar.gz)")
-    for d in langs:
+    root = c.find(PANX)
+    if root is None:
+        return
+    for d in _lang_dirs(root):
         lang = d.name.removesuffix(".tar.gz")  # `<lang>.tar.gz/` stands for the extracted archive
         if not c.want(lang):
             continue
@@ -481,22 +650,29 @@ def _panx(c: _Collector) -> None:
 
 
 _UD_NAME = re.compile(r"^(?P<lang>[^_]+)_(?P<tb>[^-]+)-ud-(?P<split>train|dev|test)\.conllu$")
+UDPOS = FileSet(
+    "ud-treebanks-v2.5/UD_<Name>/<code>_<treebank>-ud-{train,dev,test}.conllu",
+    ("*-ud-*.conllu", "*/*-ud-*.conllu"),
+)
 
 
 def _named_files(
     c: _Collector,
+    fs: FileSet,
     glob: str,
     pattern: re.Pattern[str],
-    layout: str,
     name: str,
     read: Callable[[Path, str], Any],
 ) -> None:
-    """Read every `glob` file in the folder or one level down; language and split come from
-    the file name (`pattern` groups `lang`, `split`)."""
-    files = sorted({*c.raw.glob(glob), *c.raw.glob(f"*/{glob}")})
-    if not files:
-        raise _nothing(c.raw, layout)
+    """Read every `glob` file in the folder holding `fs` or one level down; language and split
+    come from the file name (`pattern` groups `lang`, `split`)."""
+    root = c.find(fs)
+    if root is None:
+        return
+    files = sorted({*root.glob(glob), *root.glob(f"*/{glob}")})
     for f in files:
+        if any(_ignored(p) for p in f.relative_to(root).parts):
+            continue
         m = pattern.match(f.name)
         if not m:
             raise DataError(f"{f}: expected a file named {name}")
@@ -505,89 +681,91 @@ def _named_files(
 
 
 def _udpos(c: _Collector) -> None:
-    _named_files(
-        c,
-        "*.conllu",
-        _UD_NAME,
-        "UD_<Name>/<code>_<treebank>-ud-{train,dev,test}.conllu",
-        "<code>_<treebank>-ud-<split>.conllu",
-        read_conllu,
-    )
+    _named_files(c, UDPOS, "*.conllu", _UD_NAME, "<code>_<treebank>-ud-<split>.conllu", read_conllu)
 
 
-def _squad_files(c: _Collector, root: Path) -> None:
-    found = False
-    for split in ("train", "dev"):
-        f = root / f"{split}-v1.1.json"
-        if f.is_file():
-            if c.want("en"):
-                c.add(read_squad_json(f, "en"), split, f)
-            found = True
-    if not found:
-        raise _nothing(c.raw, "train-v1.1.json and/or dev-v1.1.json")
+#: SQuAD v1.1 train and dev are two downloads: each is looked up on its own
+SQUAD = {s: FileSet(f"{s}-v1.1.json", (f"{s}-v1.1.json",)) for s in ("train", "dev")}
 
 
 def _squad(c: _Collector) -> None:
-    _squad_files(c, _sub(c.raw, "squad"))
+    for split, fs in SQUAD.items():
+        root = c.find(fs)
+        if root is not None and c.want("en"):
+            f = root / fs.shows
+            c.add(read_squad_json(f, "en"), split, f)
 
 
 _MLQA_NAME = re.compile(
     r"^(?P<split>train|dev|test)-context-(?P<c>[^-]+)-question-(?P<q>[^-]+)\.json$"
 )
+MLQA = FileSet(
+    "MLQA_V1/{dev,test}/{dev,test}-context-<l>-question-<l>.json",
+    tuple(f"{s}/{s}-context-*-question-*.json" for s in ("train", "dev", "test")),
+)
 
 
 def _mlqa(c: _Collector) -> None:
-    root = _sub(_sub(c.raw, "mlqa"), "MLQA_V1")
-    found = False
+    root = c.find(MLQA)
+    if root is None:
+        return
     for split in ("train", "dev", "test"):
         d = root / split
         if not d.is_dir():
             continue
         for f in sorted(d.glob("*.json")):
+            if _ignored(f.name):
+                continue
             m = _MLQA_NAME.match(f.name)
             if not m or m["split"] != split:
                 raise DataError(f"{f}: expected a file named {split}-context-<l>-question-<l>.json")
-            found = True
             if m["c"] != m["q"]:
                 c.counters["gxlt_files_ignored"] += 1  # cross-lingual pairs (G-XLT), not TLPs
                 continue
             if c.want(m["c"]):
                 c.add(read_squad_json(f, m["c"]), split, f)
-    if not found:
-        raise _nothing(c.raw, "MLQA_V1/{dev,test}/{dev,test}-context-<l>-question-<l>.json")
+
+
+XQUAD = FileSet("xquad.<lang>.json", ("xquad.*.json",))
 
 
 def _xquad(c: _Collector) -> None:
-    root = _sub(c.raw, "xquad")
-    files = sorted(root.glob("xquad.*.json"))
-    if not files:
-        raise _nothing(c.raw, "xquad.<lang>.json")
-    for f in files:
+    root = c.find(XQUAD)
+    if root is None:
+        return
+    for f in sorted(root.glob("xquad.*.json")):
         lang = f.name[len("xquad.") : -len(".json")]
         if c.want(lang):
             c.add(read_squad_json(f, lang), "test", f)
 
 
+#: TyDiQA-GoldP train and dev are two downloads: each is looked up on its own
+TYDIQA = {
+    s: FileSet(f"tydiqa-goldp-v1.1-{s}.json", (f"tydiqa-goldp-v1.1-{s}.json",))
+    for s in ("train", "dev")
+}
+
+
 def _tydiqa(c: _Collector) -> None:
-    found = False
-    for split in ("train", "dev"):
-        name = f"tydiqa-goldp-v1.1-{split}.json"
-        hits = sorted({*c.raw.glob(name), *c.raw.glob(f"*/{name}")})
-        for f in hits:
+    for split, fs in TYDIQA.items():
+        root = c.find(fs)
+        if root is not None:
+            f = root / fs.shows
             c.add(read_squad_json(f, lang_from_id=True), split, f)
-            found = True
-    if not found:
-        raise _nothing(c.raw, "tydiqa-goldp-v1.1-train.json and/or tydiqa-goldp-v1.1-dev.json")
 
 
 _MTOD_SPLITS = {"train": "train", "eval": "dev", "test": "test"}
+MTOD = FileSet(
+    "<lang>/{train,eval,test}-<lang>.tsv",
+    tuple(f"*/{s}-*.tsv" for s in _MTOD_SPLITS),
+)
 
 
 def _mtod(c: _Collector) -> None:
-    langs = _lang_dirs(c.raw)
-    if not langs:
-        raise _nothing(c.raw, "<lang>/{train,eval,test}-<lang>.tsv")
-    for d in langs:
+    root = c.find(MTOD)
+    if root is None:
+        return
+    for d in _lang_dirs(root):
         lang = d.name
         if not c.want(lang):
             continue
@@ -603,44 +781,54 @@ def _mtod(c: _Collector) -> None:
 
 
 _MARC_NAME = re.compile(r"^dataset_(?P<lang>[^_]+)_(?P<split>train|dev|test)\.json$")
+MARC = FileSet(
+    "dataset_<lang>_{train,dev,test}.json, flat or in <split>/",
+    ("dataset_*_*.json", "*/dataset_*_*.json"),
+)
 
 
 def _marc(c: _Collector) -> None:
     _named_files(
         c,
+        MARC,
         "dataset_*_*.json",
         _MARC_NAME,
-        "dataset_<lang>_{train,dev,test}.json (flat or in <split>/)",
         "dataset_<lang>_<train|dev|test>.json",
         read_marc_jsonl,
     )
 
 
+_TABLE_EXTS = ((".tsv", "\t"), (".csv", ","))
+TABLE = FileSet(
+    "{train,dev,test}.tsv or .csv, and optionally format.json",
+    tuple(f"{s}{ext}" for s in SPLITS for ext, _ in _TABLE_EXTS),
+)
+
+
 def _table(c: _Collector) -> None:
-    """SentiPers/Sentiraama: `<raw>/{train,dev,test}.{tsv,csv}`, optional `<raw>/format.json`."""
+    """SentiPers/Sentiraama: `{train,dev,test}.{tsv,csv}`, optional `format.json` beside them."""
+    root = c.find(TABLE)
+    if root is None:
+        return
     settings = dict(TABLE_DEFAULTS[c.dataset])
-    fmt_file = c.raw / "format.json"
+    fmt_file = root / "format.json"
     if fmt_file.is_file():
         override = read_json(fmt_file)
         if not isinstance(override, dict):
             raise DataError(f"{fmt_file}: expected a JSON object of table format keys")
         settings.update(override)
     lang = str(settings.pop("lang"))
-    found = False
     for split in SPLITS:
-        for ext, delim in ((".tsv", "\t"), (".csv", ",")):
-            f = c.raw / f"{split}{ext}"
+        for ext, delim in _TABLE_EXTS:
+            f = root / f"{split}{ext}"
             if not f.is_file():
                 continue
-            found = True
             try:
                 fmt = TableFormat.from_dict({"delimiter": delim, **settings})
             except (PipelineError, TypeError) as e:
                 raise DataError(f"{fmt_file}: {e}") from None
             if c.want(lang):
                 c.add(read_sentiment_table(f, lang, fmt), split, f)
-    if not found:
-        raise _nothing(c.raw, "{train,dev,test}.tsv or .csv (and optionally format.json)")
 
 
 # --------------------------------------------------------------------------- translate-train
@@ -651,16 +839,10 @@ def _translate_train(c: _Collector) -> None:
     per file (`en-<lang>` in the name). QA files go through the SQuAD reader (which makes
     TyDiQA's repeated ids unique), XNLI/PAWS-X through the translate-train TSV reader."""
     spec = TRANSLATE_TRAIN[c.dataset]
-    candidates = spec.dirs(c.raw, c.layout)
-    files: list[Path] = []
-    for d in candidates:
-        if d.is_dir():
-            files = sorted(f for f in d.iterdir() if f.is_file() and spec.name.match(f.name))
-        if files:
-            break
-    if not files:
-        where = ", ".join(f"{c._rel(d)}/" for d in candidates)
-        raise _nothing(c.raw, f"{spec.pattern} in one of {where} ({c.layout} layout)")
+    root = c.find(spec.fileset(c.layout))
+    if root is None:
+        return
+    files = sorted(f for f in root.iterdir() if f.is_file() and spec.name.match(f.name))
     for f in files:
         m = spec.name.match(f.name)
         assert m
@@ -680,14 +862,17 @@ _XTREME_TSV = re.compile(r"^(?P<split>train|dev|test)-(?P<lang>[^.]+)\.tsv$")
 
 
 def _xtreme_tsv_files(c: _Collector, sub: str) -> list[tuple[str, str, Path]]:
-    root = _sub(c.raw, sub)
+    """`<sub>/{train,dev,test}-<lang>.tsv`: the file names of four tasks, so the folder must be
+    named `sub` (or be --raw itself)."""
+    fs = FileSet("{train,dev,test}-<lang>.tsv", ("train-*.tsv", "dev-*.tsv", "test-*.tsv"), (sub,))
+    root = c.find(fs)
+    if root is None:
+        return []
     out = []
     for f in sorted(root.glob("*.tsv")):
         m = _XTREME_TSV.match(f.name)
         if m:
             out.append((m["split"], m["lang"], f))
-    if not out:
-        raise _nothing(c.raw, f"{sub}/{{train,dev,test}}-<lang>.tsv (XTREME layout)")
     return out
 
 
@@ -695,7 +880,8 @@ def _xtreme_pair(sub: str) -> Callable[[_Collector], None]:
     def collect(c: _Collector) -> None:
         for split, lang, f in _xtreme_tsv_files(c, sub):
             if c.want(lang):
-                c.add(read_xtreme_pair_tsv(f, c.task, lang), split, f)
+                keep = c.task == "pa" and c.keep_untranslated(split)
+                c.add(read_xtreme_pair_tsv(f, c.task, lang, keep_untranslated=keep), split, f)
 
     return collect
 
@@ -710,17 +896,19 @@ def _xtreme_tagging(sub: str) -> Callable[[_Collector], None]:
 
 
 _TYDIQA_XTREME = re.compile(r"^tydiqa\.goldp\.(?P<lang>[^.]+)\.(?P<split>train|dev)\.json$")
+TYDIQA_XTREME = FileSet(
+    "tydiqa/tydiqa-goldp-v1.1-{train,dev}/tydiqa.goldp.<lang>.{train,dev}.json",
+    ("tydiqa.goldp.*.json", "*/tydiqa.goldp.*.json"),
+)
 
 
 def _tydiqa_xtreme(c: _Collector) -> None:
-    root = _sub(c.raw, "tydiqa")
+    root = c.find(TYDIQA_XTREME)
+    if root is None:
+        return
     files = sorted(
         f for f in (*root.glob("*.json"), *root.glob("*/*.json")) if _TYDIQA_XTREME.match(f.name)
     )
-    if not files:
-        raise _nothing(
-            c.raw, "tydiqa/tydiqa-goldp-v1.1-{train,dev}/tydiqa.goldp.<lang>.{train,dev}.json"
-        )
     for f in files:
         m = _TYDIQA_XTREME.match(f.name)
         assert m
@@ -754,7 +942,13 @@ _COLLECT: dict[tuple[str, str], Callable[[_Collector], None]] = {
 }
 
 
-def _collect(dataset: str, layout: str, raw: Path, languages: set[str] | None) -> _Collector:
+def _collect(
+    dataset: str,
+    layout: str,
+    raw: Path,
+    languages: set[str] | None,
+    drop_untranslated: bool = False,
+) -> _Collector:
     if layout not in LAYOUTS:
         raise PipelineError(f"unknown layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     if (dataset, layout) not in _COLLECT:
@@ -762,13 +956,17 @@ def _collect(dataset: str, layout: str, raw: Path, languages: set[str] | None) -
             f"dataset {dataset!r} has no {layout} layout; XTREME's layout covers "
             f"{', '.join(XTREME_DATASETS)}"
         )
-    c = _Collector(dataset, layout, raw, languages)
+    c = _Collector(dataset, layout, raw, languages, drop_untranslated)
     _COLLECT[(dataset, layout)](c)
+    if not c.found:
+        raise c.nothing()
     c.finish()
     return c
 
 
-def _synthetic(raw: Path, languages: set[str] | None) -> list[_Collector]:
+def _synthetic(
+    raw: Path, languages: set[str] | None, drop_untranslated: bool = False
+) -> list[_Collector]:
     """Run each listed dataset's reader on `<raw>/<path>` (see pipeline/data/synthetic.py)."""
     manifest_path = raw / SYNTHETIC_MANIFEST
     if not manifest_path.is_file():
@@ -790,7 +988,7 @@ def _synthetic(raw: Path, languages: set[str] | None) -> list[_Collector]:
             raise DataError(f"{key}.path: expected a folder name under {raw}")
         layout = entry.get("layout", "original")
         path = _need_dir(raw / sub, f"the {ds} files named in {manifest_path}")
-        collectors.append(_collect(ds, layout, path, languages))
+        collectors.append(_collect(ds, layout, path, languages, drop_untranslated))
     return collectors
 
 
@@ -800,13 +998,18 @@ def prepare(
     out: Path,
     layout: str = "original",
     languages: list[str] | None = None,
+    drop_untranslated: bool = False,
 ) -> dict[str, Any]:
     """Read `raw` (a `dataset` release), write normalized records to `out`, return the summary.
 
-    `languages` keeps only those languages (and fails if one of them has no data). The summary
-    (also written to `out/summary.json`) holds `counts` (TLP → split → n), `skipped` (reason →
-    n, reasons prefixed with the dataset), `dedup_ids` (ids made unique) and `notes` per dataset
-    (split mapping, files read, informational counts).
+    `raw` is the folder holding the files or any folder above it, down to `SEARCH_DEPTH` levels
+    (an archive unpacked as published; see the module docstring). `languages` keeps only those
+    languages (and fails if one of them has no data). `drop_untranslated` drops PAWS-X dev/test
+    rows whose sentence is `NS` (kept by default, as XTREME scores them; train drops them
+    always). The summary (also written to `out/summary.json`) holds `counts` (TLP → split → n),
+    `skipped` (reason → n, reasons prefixed with the dataset), `dedup_ids` (ids made unique),
+    `options` (the settings above that change records) and `notes` per dataset (split mapping,
+    the folders the files were found in, files read, per-split skips, informational counts).
     """
     if dataset not in DATASETS:
         raise PipelineError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
@@ -816,10 +1019,10 @@ def prepare(
     langs = set(languages) if languages else None
     if dataset == "synthetic":
         _need_dir(raw, f"the synthetic benchmark folder with {SYNTHETIC_MANIFEST}")
-        collectors = _synthetic(raw, langs)
+        collectors = _synthetic(raw, langs, drop_untranslated)
     else:
         _need_dir(raw, f"the {dataset} release ({layout} layout)")
-        collectors = [_collect(dataset, layout, raw, langs)]
+        collectors = [_collect(dataset, layout, raw, langs, drop_untranslated)]
 
     records: dict[TLP, dict[str, list[dict[str, Any]]]] = {}
     skipped: Counter[str] = Counter()
@@ -844,6 +1047,7 @@ def prepare(
     extra = {
         "dataset": dataset,
         "layout": layout,
+        "options": {"drop_untranslated": drop_untranslated},
         "tasks": sorted({c.task for c in collectors}),
         "languages": found,
         "dedup_ids": sum(c.counters["dedup_ids"] for c in collectors),

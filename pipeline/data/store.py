@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import datasets
-
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import atomic_dir, atomic_write_json, read_json
 from pipeline.records import RECORD_FIELDS, SPLITS, TLP, task_type
@@ -50,7 +48,9 @@ def label_inventory(task: str, records: Iterable[Mapping[str, Any]]) -> dict[str
     return {f: sorted(s) for f, s in seen.items()}
 
 
-def _to_columns(task: str, records: list[Mapping[str, Any]]) -> datasets.Dataset:
+def _to_columns(task: str, records: list[Mapping[str, Any]]) -> Any:
+    import datasets  # ~0.6 s: only where records are read or written, not for Sources/locate
+
     fields = RECORD_FIELDS[task_type(task)]
     return datasets.Dataset.from_dict({f: [r[f] for r in records] for f in fields})
 
@@ -104,8 +104,10 @@ def prepared_tlps(prepared: str | Path) -> dict[TLP, list[str]]:
     return {TLP.parse(k): sorted(v) for k, v in summary["counts"].items()}
 
 
-def load_split(prepared: str | Path, tlp: TLP, split: str) -> datasets.Dataset:
-    """Load one TLP split; a missing one is an error naming the path."""
+def load_split(prepared: str | Path, tlp: TLP, split: str) -> Any:
+    """Load one TLP split (a `datasets.Dataset`); a missing one is an error naming the path."""
+    import datasets
+
     path = Path(prepared) / tlp.task / tlp.lang / split
     if not (path / "dataset_info.json").exists():
         raise DataError(f"{path}: no prepared {split} data for {tlp}")
@@ -116,15 +118,40 @@ def load_labels(prepared: str | Path) -> dict[str, dict[str, list[str]]]:
     return read_json(Path(prepared) / "labels.json")
 
 
+class Sources(list):
+    """The prepared dataset directories (a list, in `data.datasets` order) plus, per task and
+    split, the ones that split may come from (`data.sources`; default: all, in order).
+
+    Making the source explicit matters: with SQuAD and MLQA both prepared, qa/en's dev split
+    would otherwise come from whichever is listed first, while its test comes from MLQA.
+    """
+
+    def __init__(
+        self,
+        dirs: Sequence[str | Path],
+        per_split: Mapping[tuple[str, str], Sequence[str | Path]] | None = None,
+    ) -> None:
+        super().__init__(Path(d) for d in dirs)
+        self.per_split = {k: [Path(d) for d in v] for k, v in (per_split or {}).items()}
+
+    def candidates(self, task: str, split: str | None) -> list[Path]:
+        if split is None:
+            return list(self)
+        return self.per_split.get((task, split), list(self))
+
+
 def locate(tlp: TLP, prepared_dirs: Sequence[str | Path], split: str | None = None) -> Path:
     """The first prepared dataset directory that holds `tlp` (with its `split`, when given).
 
     A TLP's splits may live in different datasets: XTREME's translate-train data gives qa/de its
     train split, MLQA its dev/test. With `split`, each split is found in the first directory that
-    has it; without, the first directory holding the TLP at all is returned.
+    has it (among the split's `Sources.candidates` when `prepared_dirs` is a `Sources`); without,
+    the first directory holding the TLP at all is returned.
     """
     if split is not None and split not in SPLITS:
         raise PipelineError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
+    if isinstance(prepared_dirs, Sources):
+        prepared_dirs = prepared_dirs.candidates(tlp.task, split)
     for d in prepared_dirs:
         splits = prepared_tlps(d).get(tlp)
         if splits is not None and (split is None or split in splits):

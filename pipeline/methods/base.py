@@ -27,6 +27,12 @@ class Method(ABC):
         """Optimizer steps taken by one `step` (sizes the learning-rate schedule)."""
         return 1
 
+    @classmethod
+    def batches_per_step(cls, params: dict[str, Any]) -> int:
+        """Training batches one `step` consumes (sizes `epochs`); one per optimizer step unless
+        a step averages several batches (MTL with `tasks_per_step`)."""
+        return cls.inner_steps_per_step(params)
+
     @abstractmethod
     def step(self) -> dict[str, Any]:
         """Advance by one step; return logs (at least `loss`, and the TLPs used)."""

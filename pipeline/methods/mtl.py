@@ -1,23 +1,66 @@
-"""Multi-task learning: one optimizer step per batch of one TLP.
+"""Multi-task learning: one optimizer step per batch of one TLP, or on the mean of several.
 
-Two ways to choose the TLP of each batch (`mixing`, recorded in the run's options):
+Options (recorded in the run's options; defaults first):
 
-* `sample` (default): draw it by temperature sampling, P(i) ∝ q_i^(1/τ) over example or batch
-  counts (`sampling_sizes`); τ = inf samples TLPs uniformly.
-* `concat`: "concatenate and shuffle the selected datasets" (Tarunesh et al. §5, their MTL
-  baselines): every epoch visits each TLP's batches exactly once, in a random interleaving.
-  This is what τ = 1 sampling gives in expectation, without its sampling noise.
+* `mixing` — how the TLP of each batch is chosen:
+  * `sample` (default): draw it by temperature sampling, P(i) ∝ q_i^(1/τ) over example or batch
+    counts (`sampling_sizes`), independent draws (with replacement); τ = inf samples TLPs
+    uniformly.
+  * `concat`: "concatenate and shuffle the selected datasets" (Tarunesh et al. §5, their MTL
+    baselines): every epoch visits each TLP's batches exactly once, in a random interleaving.
+    This is what τ = 1 sampling gives in expectation, without its sampling noise.
+* `tasks_per_step` — TLP batches per optimizer step (default 1). With n > 1 a step takes the next
+  n TLPs of the same sequence (n draws of the sampler, or the next n entries of the `concat`
+  plan, crossing into the next epoch's plan when one ends), one batch each, and ONE optimizer
+  step on the mean of their n batch losses (gradients accumulated one batch graph at a time).
+  Lee et al. (2022) §4.2's multi-task baselines "sample eight tasks" per step with
+  p_t ∝ N_t^(1/5): `tasks_per_step: 8, temperature: 5`. The TLP sequence is the one n single
+  steps would use, so only the grouping into optimizer steps changes; with 1 a step is the
+  engine's inner step, bit for bit (MTL = Sequential Reptile with η = 1). A step then consumes n
+  batches: `batches_per_step` says so, for sizing `epochs`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
-from pipeline.config import temperature
+from pipeline.config import method_params, temperature
+from pipeline.engine import TrainContext
+from pipeline.errors import ConfigError
 from pipeline.methods.base import Method
+from pipeline.records import TLP
 from pipeline.sampling import CategoricalSampler, temperature_probs
+
+MIXING = ("sample", "concat")
+
+
+def mean_loss_step(ctx: TrainContext, tlps: Sequence[TLP]) -> float:
+    """One optimizer step on (1/n) Σ_j loss(next batch of tlps[j]) (repeats allowed).
+
+    The engine's inner step for several TLPs: train mode, gradients of the n batch losses
+    accumulated (each scaled by 1/n, one graph alive at a time), clipping, one optimizer and one
+    scheduler step, `.grad` cleared, one inner step counted. Returns the mean batch loss.
+    """
+    n = len(tlps)
+    if n < 1:
+        raise ValueError("mean_loss_step needs at least one TLP")
+    ctx.model.train()
+    total = 0.0
+    for tlp in tlps:
+        loss = ctx.loss(tlp, ctx.batch(tlp))
+        (loss / n).backward()
+        total += loss.item()
+    if ctx.params.get("max_grad_norm"):
+        torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), ctx.params["max_grad_norm"])
+    ctx.optimizer.step()
+    ctx.scheduler.step()
+    ctx.optimizer.zero_grad(set_to_none=True)
+    ctx.inner_steps_done += 1
+    return total / n
 
 
 class MTL(Method):
@@ -25,13 +68,26 @@ class MTL(Method):
 
     def __init__(self, ctx, params: dict[str, Any]) -> None:
         super().__init__(ctx, params)
-        self.mixing = params.get("mixing", "sample")
+        p = method_params(self.name, params)
+        self.mixing = p["mixing"]
+        if self.mixing not in MIXING:
+            raise ConfigError(f"mixing: expected one of {', '.join(MIXING)}, got {self.mixing!r}")
+        self.tasks_per_step = int(p["tasks_per_step"])
+        if self.tasks_per_step < 1:
+            raise ConfigError(
+                f"tasks_per_step: expected an integer >= 1, got {self.tasks_per_step}"
+            )
         self.tau = temperature(params.get("temperature", 1.0))
         self.unit = params.get("sampling_sizes", "examples")
         probs = temperature_probs(ctx.sizes(self.unit), self.tau)
         self.sampler = CategoricalSampler(probs, seed=params["seed"] + 1)
         self.epoch, self.pos = 0, 0
         self._plan: np.ndarray | None = None
+
+    @classmethod
+    def batches_per_step(cls, params: dict[str, Any]) -> int:
+        """Training batches one `step` consumes (for sizing `epochs`); optimizer steps stay 1."""
+        return int(method_params(cls.name, params)["tasks_per_step"])
 
     def _epoch_plan(self) -> np.ndarray:
         """The TLP index of every batch of the current epoch (each TLP's batches once)."""
@@ -54,14 +110,19 @@ class MTL(Method):
         return i
 
     def step(self) -> dict[str, Any]:
-        tlp = self.ctx.tlps[self._next_tlp()]
-        return {"loss": self.ctx.inner_step(tlp), "tlps": [str(tlp)]}
+        if self.tasks_per_step == 1:
+            tlp = self.ctx.tlps[self._next_tlp()]
+            return {"loss": self.ctx.inner_step(tlp), "tlps": [str(tlp)]}
+        tlps = [self.ctx.tlps[self._next_tlp()] for _ in range(self.tasks_per_step)]
+        return {"loss": mean_loss_step(self.ctx, tlps), "tlps": [str(t) for t in tlps]}
 
     def options(self) -> dict[str, Any]:
         if self.mixing == "concat":
-            return {"mixing": "concat"}
+            return {"mixing": "concat", "tasks_per_step": self.tasks_per_step}
         return {
             "mixing": "sample",
+            "tasks_per_step": self.tasks_per_step,
+            "draws": "independent (with replacement)",
             "temperature": "inf" if self.tau == float("inf") else self.tau,
             "sampling_sizes": self.unit,
             "probs": {

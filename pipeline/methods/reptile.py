@@ -20,7 +20,9 @@ Defaults and the choices the papers and the reference code differ on (all in `op
   * replacement = true: Algorithm 1 samples m TLPs from the multinomial M, i.e. independent
     draws, as the reference's np.random.choice does; `false` draws m distinct TLPs (m ≤ #TLPs).
   * temperature = 1 (the grid-search setting); sampler = temperature, or multidds (ψ = log q,
-    rewards after the outer update every `multidds.update_every` meta-steps, as Algorithm 1).
+    rewards after the outer update every `multidds.update_every` meta-steps: default 10, as the
+    authors' code (seed-implementations §1.5 T6); Algorithm 1 updates after every meta-step, i.e.
+    `update_every: 1`).
   * The learning-rate schedule advances per inner step (the reference steps it per meta-step).
 """
 

@@ -42,7 +42,9 @@ class TLPSampling:
 
     Weights come from example or batch counts (`sampling_sizes`), tempered by τ. With
     `sampler: multidds`, ψ starts at log of those probabilities (P = q at τ = 1) and is updated by
-    `after_meta_step` every `multidds.update_every` meta-steps.
+    `after_meta_step` every `multidds.update_every` meta-steps (default 10, the authors' code;
+    Algorithm 1 of Tarunesh et al. updates after every meta-step, i.e. 1). The rewards' options
+    (`reward`, `reward_params`, `dev_reduce`: pipeline.multidds) are recorded in `options()`.
     """
 
     def __init__(self, ctx: TrainContext, p: dict[str, Any], tau: float) -> None:
@@ -59,7 +61,14 @@ class TLPSampling:
             self.dds_cfg = cfg
             self.dev_tlps = resolve_dev(cfg["dev"], ctx.tlps)
             self.dds = MultiDDS(self.init_probs, float(cfg["lr"]))
-            self.rewards = Rewards(ctx, self.dev_tlps, cfg["reward"], p["seed"])
+            self.rewards = Rewards(
+                ctx,
+                self.dev_tlps,
+                cfg["reward"],
+                p["seed"],
+                reward_params=cfg.get("reward_params"),
+                dev_reduce=cfg.get("dev_reduce"),
+            )
 
     def draw(self) -> TLP:
         return self.ctx.tlps[self.sampler.draw()]
@@ -92,9 +101,10 @@ class TLPSampling:
             "sampler": self.kind,
             "probs": {str(t): round(float(p), 6) for t, p in zip(self.ctx.tlps, self.init_probs)},
         }
-        if self.dds is not None:
+        if self.dds is not None and self.rewards is not None:
             out["multidds"] = {
-                **{k: self.dds_cfg[k] for k in ("update_every", "lr", "dev", "reward")},
+                **{k: self.dds_cfg[k] for k in ("update_every", "lr", "dev")},
+                **self.rewards.options(),
                 "dev_tlps": [str(t) for t in self.dev_tlps],
                 "init": "psi = log(probs)",
                 "reward_batches": "own streams, dropout off",

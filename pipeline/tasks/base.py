@@ -14,16 +14,35 @@ import datasets
 import torch
 from torch import nn
 
+from pipeline.errors import PipelineError
+
+#: QA window modes (`FeatureSettings.doc_stride_mode`)
+DOC_STRIDE_MODES = ("overlap", "step")
+
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    """Featurization settings; part of the cache key of featurized data."""
+    """Featurization settings; part of the cache key of featurized data.
+
+    doc_stride_mode (QA only; default "overlap") says what `doc_stride` measures between the
+    windows of a long context: "overlap", context tokens shared by consecutive windows (Hugging
+    Face's `stride`, run_qa.py); "step", context tokens from one window's start to the next
+    (XTREME's and transformers 2.x's `doc_stride`, the reference code of Tarunesh et al.).
+    """
 
     max_length: int = 128
-    doc_stride: int = 64  # QA: overlap between windows of a long context
+    doc_stride: int = 64  # QA: window overlap or step, see doc_stride_mode
     max_query_length: int = 32  # QA: questions are truncated to this many sub-tokens
     max_answer_length: int = 30  # QA decoding: longest answer in sub-tokens
     n_best: int = 20  # QA decoding: start/end candidates considered
+    doc_stride_mode: str = "overlap"  # QA: "overlap" (Hugging Face) or "step" (XTREME)
+
+    def __post_init__(self) -> None:
+        if self.doc_stride_mode not in DOC_STRIDE_MODES:
+            raise PipelineError(
+                f"features: doc_stride_mode={self.doc_stride_mode!r}, expected one of "
+                f"{', '.join(DOC_STRIDE_MODES)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,9 @@ class TaskType(Protocol):
     """
 
     name: str
+    #: True where the head classifies the whole sequence from its first position (pair, single):
+    #: with `encoder.pooler` on, `MultiTaskModel` then hands it the encoder's pooled output.
+    uses_pooler: bool
 
     def featurize(
         self,
@@ -79,7 +101,11 @@ class TaskType(Protocol):
         ...
 
     def head(self, hidden_size: int, labels: dict[str, list[str]], dropout: float) -> nn.Module:
-        """Head mapping encoder states [B, T, H] (and attention mask) to a dict of logits."""
+        """Head mapping encoder states [B, T, H] (and attention mask) to a dict of logits.
+
+        Heads of task types with `uses_pooler` also take `pooled` ([B, H], or None: read the
+        first position's state), the encoder's pooler output when `encoder.pooler` is on.
+        """
         ...
 
     def loss(

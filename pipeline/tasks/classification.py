@@ -1,6 +1,8 @@
 """Sequence classification: sentence pairs (nli, pa) and single sentences (sa).
 
 Label from [CLS] through dropout + linear; cross-entropy loss; prediction is the label string.
+With `encoder.pooler` on, the head reads BERT's pooler output tanh(W·h_[CLS]) instead of the raw
+[CLS] state (`uses_pooler`; see `MultiTaskModel`), as XTREME and Tarunesh et al.'s code do.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class _Classification(BatchedTask):
 
     name: str = ""
     text_fields: tuple[str, ...] = ()
+    uses_pooler = True
 
     def encode_batch(
         self,

@@ -25,6 +25,10 @@ from pipeline.tasks.base import FeatureSettings
 #: Bump when featurized output changes for the same inputs, so stale caches are not reused.
 FEATURIZER_VERSION = "1"
 
+#: Settings added after FEATURIZER_VERSION 1, each with the value that gives version-1 features:
+#: they enter the cache key only when set to something else, so existing caches stay valid.
+LATER_SETTINGS_DEFAULTS: dict[str, Any] = {"doc_stride_mode": "overlap"}
+
 #: Label id of positions that carry no label (later sub-tokens, special tokens, padding).
 IGNORE_INDEX = -100
 
@@ -80,11 +84,19 @@ def feature_cache_key(
     labels: Mapping[str, list[str]],
     train: bool,
 ) -> str:
-    """Short key of featurized data: same key ⇔ same tokenizer, settings, task, labels, train flag."""
+    """Short key of featurized data: same key ⇔ same tokenizer, settings, task, labels, train flag.
+
+    Settings of `LATER_SETTINGS_DEFAULTS` at their default are left out of the key.
+    """
+    fields = {
+        k: v
+        for k, v in dataclasses.asdict(settings).items()
+        if k not in LATER_SETTINGS_DEFAULTS or v != LATER_SETTINGS_DEFAULTS[k]
+    }
     payload = {
         "version": FEATURIZER_VERSION,
         "tokenizer": tokenizer_fingerprint(tokenizer),
-        "settings": dataclasses.asdict(settings),
+        "settings": fields,
         "task": task,
         "labels": {k: list(v) for k, v in sorted(labels.items())},
         "train": bool(train),
@@ -317,7 +329,11 @@ def word_coverage(
 
 
 class FirstTokenHead(nn.Module):
-    """Dropout + linear on the first ([CLS]) state → {name: [B, C]}."""
+    """Dropout + linear on the first ([CLS]) state → {name: [B, C]}.
+
+    With `pooled` ([B, H], the encoder's pooler output tanh(W·h_[CLS])) it reads that instead,
+    as BertForSequenceClassification does.
+    """
 
     def __init__(self, hidden_size: int, n_labels: int, dropout: float, name: str = "logits"):
         super().__init__()
@@ -326,9 +342,13 @@ class FirstTokenHead(nn.Module):
         self.out = nn.Linear(hidden_size, n_labels)
 
     def forward(
-        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor
+        self,
+        hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor,
+        pooled: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        return {self.name: self.out(self.dropout(hidden_states[:, 0]))}
+        first = hidden_states[:, 0] if pooled is None else pooled
+        return {self.name: self.out(self.dropout(first))}
 
 
 class TokenHead(nn.Module):
@@ -365,9 +385,11 @@ class BatchedTask:
 
     A task type provides `name`, `feature_schema(settings, train)` (the output columns) and
     `encode_batch(batch, tokenizer, labels, settings, train)`; `check` may add checks.
+    `uses_pooler` (default False) is set by the task types whose head reads the pooled output.
     """
 
     name: str
+    uses_pooler: bool = False
 
     def feature_schema(self, settings: Any, train: bool) -> dict[str, Any]:
         raise NotImplementedError

@@ -4,6 +4,8 @@ Intent from the [CLS] state, slots tagged at each word's first sub-token exactly
 (the alignment and per-word decoding live in `common`). Loss = intent CE + slot CE, weighted 1:1:
 the paper optimizes "the sum of both intent and CRF based slot losses"; we keep the unweighted sum
 but score slots with per-token cross-entropy (no CRF layer), so predictions are per-token argmax.
+The intent head reads the raw [CLS] state even with `encoder.pooler` on (`uses_pooler` False): so
+does X-METRA-ADA's joint model (`TransformerNLU`: dropout + linear on `lm_output[0][:, 0]`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """Extractive QA (SQuAD, MLQA, XQuAD, TyDiQA-GoldP), after Hugging Face's run_qa.py/utils_qa.py.
 
 A question (cut to settings.max_query_length sub-tokens, as in the original BERT run_squad) is paired
-with windows of its context: `max_length` tokens, consecutive windows overlapping by `doc_stride`.
+with windows of its context: `max_length` tokens, consecutive windows overlapping by `doc_stride`
+context tokens (doc_stride_mode "overlap", the default: Hugging Face's `stride`), or each window
+starting `doc_stride` context tokens after the previous one (doc_stride_mode "step": XTREME's and
+transformers 2.x's `doc_stride`, so the overlap is the context budget minus doc_stride and depends
+on the question's length). In both modes the last window is the first that reaches the context's
+end.
 Train features label the first answer's sub-token span, or [CLS] (index 0) where the answer is not
 wholly inside the window. Eval features keep each context token's character offsets ([-1, -1] for
 question, special tokens and padding), and decoding picks, across all windows of an example, the
@@ -37,18 +42,25 @@ from pipeline.tasks.common import (
 NO_OFFSET = -1
 
 
+def context_budget(tokenizer: Any, settings: FeatureSettings, question_length: int) -> int:
+    """Context tokens in a window next to a question of question_length sub-tokens."""
+    return settings.max_length - question_length - tokenizer.num_special_tokens_to_add(pair=True)
+
+
 def check_settings(tokenizer: Any, settings: FeatureSettings) -> None:
-    """The context part of a window must be longer than the stride, or windows cannot advance."""
-    budget = (
-        settings.max_length
-        - settings.max_query_length
-        - tokenizer.num_special_tokens_to_add(pair=True)
-    )
-    if budget <= settings.doc_stride:
+    """Windows must advance and leave no context token out, whatever the question's length.
+
+    "overlap": the context part of a window must be longer than doc_stride; "step": at least
+    doc_stride long (equal: windows that touch without overlapping).
+    """
+    budget = context_budget(tokenizer, settings, settings.max_query_length)
+    step = settings.doc_stride_mode == "step"
+    if budget < settings.doc_stride or (budget == settings.doc_stride and not step):
         raise PipelineError(
             f"features: max_length={settings.max_length} leaves {budget} context tokens after "
-            f"max_query_length={settings.max_query_length} and special tokens; expected more "
-            f"than doc_stride={settings.doc_stride}"
+            f"max_query_length={settings.max_query_length} and special tokens; expected "
+            f"{'at least' if step else 'more than'} doc_stride={settings.doc_stride} "
+            f"(doc_stride_mode={settings.doc_stride_mode})"
         )
 
 
@@ -71,6 +83,75 @@ def truncate_questions(tokenizer: Any, questions: list[str], max_query_length: i
     for q, e in zip(questions, enc.encodings):
         out.append(q[: e.offsets[-1][1]] if e.overflowing and e.offsets else q)
     return out
+
+
+def question_lengths(tokenizer: Any, questions: list[str]) -> np.ndarray:
+    """Sub-tokens of each question as the pair call tokenizes it (alone, no special tokens)."""
+    enc = tokenizer(
+        questions,
+        add_special_tokens=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    return np.asarray([len(e.ids) for e in enc.encodings], dtype=np.int64)
+
+
+def encode_windows(
+    tokenizer: Any, questions: list[str], contexts: list[str], settings: FeatureSettings
+) -> tuple[np.ndarray, Batch, np.ndarray, np.ndarray]:
+    """All windows of each (question, context) pair, in record order, then window order.
+
+    Returns sample [N] (the record index of each window), the encoder columns, offsets [N, T, 2]
+    and the context mask [N, T]. "overlap" is one pair call with stride=doc_stride. "step" needs
+    the overlap budget - doc_stride, which depends on the question's length, so it makes one
+    call per question length and puts the windows back in record order.
+    """
+    if settings.doc_stride_mode == "overlap" or not questions:
+        return _pair_windows(tokenizer, questions, contexts, settings, settings.doc_stride)
+    q_len = question_lengths(tokenizer, questions)
+    parts = []
+    for length in np.unique(q_len).tolist():
+        rows = np.flatnonzero(q_len == length)
+        overlap = context_budget(tokenizer, settings, length) - settings.doc_stride
+        sample, cols, offsets, ctx = _pair_windows(
+            tokenizer,
+            [questions[j] for j in rows],
+            [contexts[j] for j in rows],
+            settings,
+            overlap,
+        )
+        parts.append((rows[sample], cols, offsets, ctx))
+    sample = np.concatenate([p[0] for p in parts])
+    order = np.argsort(sample, kind="stable")  # windows of one record keep their order
+    cols = {c: np.concatenate([p[1][c] for p in parts])[order] for c in ENCODER_COLUMNS}
+    offsets = np.concatenate([p[2] for p in parts])[order]
+    ctx = np.concatenate([p[3] for p in parts])[order]
+    return sample[order], cols, offsets, ctx
+
+
+def _pair_windows(
+    tokenizer: Any,
+    questions: list[str],
+    contexts: list[str],
+    settings: FeatureSettings,
+    overlap: int,
+) -> tuple[np.ndarray, Batch, np.ndarray, np.ndarray]:
+    """One pair call: windows of the contexts sharing `overlap` tokens (Hugging Face `stride`)."""
+    enc = tokenizer(
+        questions,
+        contexts,
+        truncation="only_second",
+        stride=overlap,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        **encoder_call_kwargs(settings),
+    )
+    sample = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
+    offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(
+        len(sample), settings.max_length, 2
+    )
+    ctx = context_mask(enc, len(sample), settings.max_length)
+    return sample, encoder_columns(enc), offsets, ctx
 
 
 def context_mask(enc: Any, n: int, length: int) -> np.ndarray:
@@ -170,21 +251,9 @@ class ExtractiveQA(BatchedTask):
         questions = truncate_questions(
             tokenizer, [q.lstrip() for q in batch["question"]], settings.max_query_length
         )
-        enc = tokenizer(
-            questions,
-            list(batch["context"]),
-            truncation="only_second",
-            stride=settings.doc_stride,
-            return_overflowing_tokens=True,
-            return_offsets_mapping=True,
-            **encoder_call_kwargs(settings),
+        sample, out, offsets, ctx = encode_windows(
+            tokenizer, questions, list(batch["context"]), settings
         )
-        sample = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
-        offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(
-            len(sample), settings.max_length, 2
-        )
-        ctx = context_mask(enc, len(sample), settings.max_length)
-        out = encoder_columns(enc)
         out["example_id"] = [batch["id"][j] for j in sample.tolist()]
         if train:
             start_char = np.full(len(questions), -1, dtype=np.int64)

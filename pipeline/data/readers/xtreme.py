@@ -8,6 +8,7 @@
 
 Unlabeled rows/sentences (XTREME's stripped test labels) are skipped and counted, so the
 prepared data only ever holds gold-labeled records. Ids are `<file stem>-<row>` (from 1).
+PAWS-X rows with an `NS` sentence are skipped unless `keep_untranslated` (see readers/pawsx.py).
 """
 
 from __future__ import annotations
@@ -23,15 +24,23 @@ from pipeline.data.readers.base import (
     pair_record,
     tagging_record,
 )
-from pipeline.data.readers.pawsx import PAWSX_LABELS, pawsx_row_problem
+from pipeline.data.readers.pawsx import (
+    NOTE_NS_KEPT,
+    PAWSX_LABELS,
+    is_untranslated,
+    pawsx_row_problem,
+)
 from pipeline.data.readers.xnli import NLI_LABELS, nli_label
 from pipeline.errors import DataError
 
 SKIP_UNLABELED = "no gold label (XTREME strips test labels)"
 
 
-def read_xtreme_pair_tsv(path: Path, task: str, lang: str) -> ReadResult:
-    """`xnli/*-<lang>.tsv` (task "nli") or `pawsx/*-<lang>.tsv` (task "pa")."""
+def read_xtreme_pair_tsv(
+    path: Path, task: str, lang: str, keep_untranslated: bool = False
+) -> ReadResult:
+    """`xnli/*-<lang>.tsv` (task "nli") or `pawsx/*-<lang>.tsv` (task "pa"); keep_untranslated
+    keeps PAWS-X rows with an `NS` sentence."""
     if task not in ("nli", "pa"):
         raise DataError(f"{path}: XTREME pair files hold task nli or pa, not {task!r}")
     path = check_file(path)
@@ -68,13 +77,15 @@ def read_xtreme_pair_tsv(path: Path, task: str, lang: str) -> ReadResult:
                 rid = f"{path.stem}-{row_no}"
                 a, b, raw = fields
                 if task == "pa":
-                    problem = pawsx_row_problem(a, b, raw)
+                    problem = pawsx_row_problem(a, b, raw, keep_untranslated)
                     if problem:
                         res.skipped[problem] += 1
                         continue
                     label = raw.strip()
                     if label not in PAWSX_LABELS:
                         raise bad_line(path, start, f"expected label 0 or 1, got {raw!r}")
+                    if is_untranslated(a, b):
+                        res.notes[NOTE_NS_KEPT] += 1
                 else:
                     if not a.strip() or not b.strip():
                         res.skipped["empty sentence"] += 1

@@ -1,0 +1,96 @@
+"""The data plan: which prepared dataset provides every split the runs need, checked before any
+training starts.
+
+Every trained TLP needs its train and dev splits (dev selects the model), every evaluated TLP its
+dev and test splits. A TLP that no dataset provides (a language the benchmark lacks, XTREME's
+unlabelled test files, a zero-shot language a task does not have) stops the DAG right after
+`prepare`, with one line naming the TLP, the split and the datasets searched — instead of inside
+a training job hours later. The plan (`data/plan.json`) also records where each split came from,
+and the score files repeat it per split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Run, data_sources, experiment_runs
+from pipeline.data.store import Sources, prepared_tlps
+from pipeline.errors import ConfigError
+from pipeline.io import read_json
+from pipeline.records import TLP
+
+
+def needed_splits(runs: Sequence[Run]) -> dict[TLP, set[str]]:
+    """TLP -> the splits some run reads (train and dev to train, dev and test to evaluate)."""
+    need: dict[TLP, set[str]] = {}
+    for r in runs:
+        for t in r.train_tlps:
+            need.setdefault(t, set()).update(("train", "dev"))
+        for t in r.eval_tlps:
+            need.setdefault(t, set()).update(("dev", "test"))
+    return need
+
+
+def _why_missing(d: Path, tlp: TLP, split: str) -> str:
+    """A hint from the prepared summary: records of this TLP split skipped, and why."""
+    summary = read_json(d / "summary.json")
+    reasons = [
+        f"{n} {reason}"
+        for reason, n in summary.get("skipped", {}).items()
+        if str(tlp) in reason and split in reason
+    ]
+    return f" (skipped: {'; '.join(reasons)})" if reasons else ""
+
+
+def resolve(sources: Sources, need: Mapping[TLP, set[str]]) -> dict[str, dict[str, Any]]:
+    """{tlp: {split: {"dataset": name, "n": records}}}, or a ConfigError naming the first TLP
+    split that none of its candidate datasets holds."""
+    have = {d: prepared_tlps(d) for d in sources}
+    counts = {d: read_json(d / "summary.json")["counts"] for d in sources}
+    plan: dict[str, dict[str, Any]] = {}
+    for tlp in sorted(need, key=str):
+        for split in sorted(need[tlp], key=("train", "dev", "test").index):
+            cands = sources.candidates(tlp.task, split)
+            found = next((d for d in cands if split in have.get(d, {}).get(tlp, [])), None)
+            if found is None:
+                names = ", ".join(d.name for d in cands)
+                hint = "".join(_why_missing(d, tlp, split) for d in cands if d in counts)
+                langs = sorted(
+                    {t.lang for d in cands for t in have.get(d, {}) if t.task == tlp.task}
+                )
+                raise ConfigError(
+                    f"{tlp}: no labelled {split} split in {names}{hint}; "
+                    f"{tlp.task} has languages {', '.join(langs) or 'none'} there"
+                )
+            plan.setdefault(str(tlp), {})[split] = {
+                "dataset": found.name,
+                "n": counts[found][str(tlp)][split],
+            }
+    return plan
+
+
+def make_plan(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan of a config whose datasets are prepared (see the module docstring)."""
+    sources = data_sources(cfg)
+    return {"splits": resolve(sources, needed_splits(experiment_runs(cfg)))}
+
+
+def describe_sources(cfg: Mapping[str, Any]) -> list[str]:
+    """One line per task whose splits may come from several datasets (shown by every run of
+    the Snakefile, dry runs included): where each split is looked up, in order."""
+    datasets = cfg["data"]["datasets"]
+    explicit = cfg["data"].get("sources", {})
+    if len(datasets) < 2 and not explicit:
+        return []
+    tasks = sorted({TLP.parse(t).task for t in cfg["tlps"]})
+    lines = []
+    for task in tasks:
+        parts = []
+        for split in ("train", "dev", "test"):
+            names = explicit.get(task, {}).get(split, datasets)
+            names = [names] if isinstance(names, str) else names
+            parts.append(f"{split} <- {' | '.join(names)}")
+        lines.append(f"{task}: " + "; ".join(parts))
+    return lines
