@@ -1,6 +1,8 @@
-"""Raw text of prepared records, for tokenizer training and MLM pretraining.
+"""Text for tokenizer training and MLM pretraining.
 
-Only train splits are read: dev and test text never reaches the encoder.
+`train_texts`: the input texts of prepared train splits (dev and test text never reaches the
+encoder). `text_corpus`: unlabelled running text, one sentence per line, as the synthetic
+benchmark writes it for every language (`<raw>/text/<lang>.txt`, like a CC-100 dump).
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pipeline.data.store import load_split, prepared_tlps
+from pipeline.errors import DataError
+
+TEXT_DIR = "text"
 
 
 def record_texts(rec: dict, kind: str) -> list[str]:
@@ -34,3 +39,23 @@ def train_texts(prepared_dirs: Sequence[str | Path]) -> Iterator[str]:
                     if text not in seen:  # QA contexts repeat across questions
                         seen.add(text)
                         yield text
+
+
+def text_corpus(raw_dirs: Sequence[str | Path]) -> Iterator[str]:
+    """The non-empty lines (stripped) of every `<raw_dir>/text/*.txt`, in a stable order: the
+    folders as given, the files of each sorted by name. Raises DataError (at the call, not at the
+    first line read) when none exists."""
+    files = [f for d in raw_dirs for f in sorted((Path(d) / TEXT_DIR).glob("*.txt"))]
+    if not files:
+        where = ", ".join(str(Path(d) / TEXT_DIR) for d in raw_dirs) or "(no folder given)"
+        raise DataError(f"{where}: no unlabelled text files (*.txt) found")
+    return _lines(files)
+
+
+def _lines(files: Sequence[Path]) -> Iterator[str]:
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if line:
+                    yield line

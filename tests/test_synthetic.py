@@ -20,7 +20,8 @@ from pipeline.data import synthetic, writers
 from pipeline.data.synthetic import generate
 from pipeline.errors import ConfigError, DataError
 
-SMALL = {"scale": 0.25, "verbose": False}  # train 15-100 per TLP, dev/test 12: fast
+# train 15-100 per TLP, dev/test 12, 150 sentences of text per language: fast
+SMALL = {"scale": 0.25, "eval_size": 12, "text_sentences": 150, "verbose": False}
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +120,9 @@ def test_no_undeclared_files(bench):
     """Every file written belongs to a declared TLP split (or is the manifest)."""
     root, m = bench
     declared = {(t.split("/")[1], s) for t, sp in m["sizes"].items() for s in sp}
+    text = set(m["text"]["files"].values())
     for rel in _files(root):
-        if rel == "synthetic.json" or rel.startswith("xnli/XNLI-1.0/"):
+        if rel == "synthetic.json" or rel.startswith("xnli/XNLI-1.0/") or rel in text:
             continue
         langs = {lg for lg in m["languages"] if re.search(rf"(^|[/_.-]){lg}([/_.-]|$)", rel)}
         assert len(langs) == 1, rel
@@ -150,7 +152,8 @@ def test_bytes_do_not_depend_on_hash_randomization(tmp_path):
     """Set/dict iteration over strings must not leak into the output (PYTHONHASHSEED)."""
     code = (
         "import sys,hashlib,pathlib; from pipeline.data.synthetic import generate;"
-        "o=pathlib.Path(sys.argv[1]); generate(o, seed=5, scale=0.1, languages=3, verbose=False);"
+        "o=pathlib.Path(sys.argv[1]); generate(o, seed=5, scale=0.1, languages=3, eval_size=10,"
+        " text_sentences=100, verbose=False);"
         "h=hashlib.sha256();"
         "[h.update(str(p.relative_to(o)).encode()+p.read_bytes()) for p in sorted(o.rglob('*')) if p.is_file()];"
         "print(h.hexdigest())"
@@ -176,6 +179,7 @@ def test_zero_shot_languages_have_dev_and_test_for_every_task_but_no_train(bench
         assert set(m["sizes"][f"{task}/l4"]) == {"dev", "test"}
     names = [rel for rel in _files(root) if re.search(r"(^|[/_.-])l4([/_.-]|$)", rel)]
     assert names and not [n for n in names if "train" in n]
+    assert "text/l4.txt" in names  # unlabelled text also for the zero-shot language
     mt = root / "xnli" / "XNLI-MT-1.0" / "multinli"
     assert sorted(p.name for p in mt.iterdir()) == [f"multinli.train.l{i}.tsv" for i in range(3)]
 
@@ -305,7 +309,7 @@ def test_default_sizes_are_imbalanced_like_table_1_and_generation_is_fast(tmp_pa
     printed = capsys.readouterr().out
     secs = float(re.search(r"in ([0-9.]+) s", printed).group(1))
     print(printed.strip())
-    assert secs < 10
+    assert secs < 15
     sizes = m["sizes"]
     train = {k: v["train"] for k, v in sizes.items() if "train" in v}
     # hand-checked against TRAIN_PROFILE
@@ -316,10 +320,12 @@ def test_default_sizes_are_imbalanced_like_table_1_and_generation_is_fast(tmp_pa
     for task in synthetic.TASKS:
         langs = [k.split("/")[1] for k in train if k.startswith(f"{task}/")]
         assert len(langs) >= 3 and "l0" in langs, task
-        for lang in m["languages"]:
-            assert sizes[f"{task}/{lang}"]["dev"] == sizes[f"{task}/{lang}"]["test"] == 50
+        for lang in m["languages"]:  # dev/test are not scaled: evaluation keeps its power
+            n = {"pos": 210, "ner": 210, "qa": 300}.get(task, 510)
+            assert sizes[f"{task}/{lang}"]["dev"] == sizes[f"{task}/{lang}"]["test"] == n
+    assert m["text"]["files"] == {lg: f"text/{lg}.txt" for lg in m["languages"]}
     total = sum(p.stat().st_size for p in (tmp_path / "full").rglob("*") if p.is_file())
-    assert total < 5e6
+    assert total < 15e6
 
 
 # ------------------------------------------------------------------ parameters
@@ -334,18 +340,37 @@ def test_scale_sizes_overrides_and_task_subset(tmp_path):
         verbose=False,
     )
     assert set(m["tasks"]) == {"ner", "sa"}
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["marc", "panx", "synthetic.json"]
-    assert m["sizes"]["ner/l0"] == {"train": 150, "dev": 25, "test": 25}
-    assert m["sizes"]["ner/l1"] == {"train": 7, "dev": 3, "test": 25}
-    assert m["sizes"]["sa/l4"] == {"dev": 25, "test": 4}  # no train for the zero-shot language
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "marc",
+        "panx",
+        "synthetic.json",
+        "text",
+    ]
+    assert m["sizes"]["ner/l0"] == {"train": 150, "dev": 210, "test": 210}  # eval not scaled
+    assert m["sizes"]["ner/l1"] == {"train": 7, "dev": 3, "test": 210}
+    assert m["sizes"]["sa/l4"] == {"dev": 510, "test": 4}  # no train for the zero-shot language
     assert len(_blocks(tmp_path / "o" / "panx" / "l1" / "train")) == 7
+    assert m["params"]["eval_size"] is None
+    m = generate(
+        tmp_path / "p",
+        tasks=["ner", "sa"],
+        scale=0.5,
+        eval_size=20,
+        sizes={"sa": {"test": 4}},
+        text_sentences=0,
+        verbose=False,
+    )
+    assert m["sizes"]["ner/l0"] == {"train": 150, "dev": 20, "test": 20}
+    assert m["sizes"]["sa/l4"] == {"dev": 20, "test": 4}  # `sizes` wins over `eval_size`
+    assert m["params"]["eval_size"] == 20 and m["text"]["files"] == {}
+    assert not (tmp_path / "p" / "text").exists()
 
 
 def test_more_languages_keep_at_least_three_training_languages(tmp_path):
-    m = generate(tmp_path / "o", languages=3, zero_shot=0, scale=0.1, verbose=False)
+    m = generate(tmp_path / "o", languages=3, zero_shot=0, scale=0.1, eval_size=5, verbose=False)
     for task in synthetic.TASKS:
         assert all("train" in m["sizes"][f"{task}/l{i}"] for i in range(3)), task
-    m = generate(tmp_path / "p", languages=8, zero_shot=2, scale=0.1, verbose=False)
+    m = generate(tmp_path / "p", languages=8, zero_shot=2, scale=0.1, eval_size=5, verbose=False)
     assert m["zero_shot_languages"] == ["l6", "l7"]
     shares = [m["relatedness"][f"l{i}"]["share"] for i in range(8)]
     assert shares == sorted(shares, reverse=True) and shares[0] == 1.0 and shares[-1] == 0.25
@@ -358,6 +383,9 @@ def test_more_languages_keep_at_least_three_training_languages(tmp_path):
         ({"zero_shot": 5}, "benchmark.zero_shot"),
         ({"tasks": ["ner", "chat"]}, "benchmark.tasks"),
         ({"scale": 0}, "benchmark.scale"),
+        ({"eval_size": 0}, "benchmark.eval_size"),
+        ({"eval_size": 2.5}, "benchmark.eval_size"),
+        ({"text_sentences": -1}, "benchmark.text_sentences"),
         ({"shares": [0.5]}, "benchmark.shares"),
         ({"orders": ["SVO", "OSV", "SOV", "VSO"]}, "benchmark.orders"),
         ({"sizes": {"ner/l4": {"train": 5}}}, "benchmark.sizes.ner/l4"),
@@ -373,7 +401,7 @@ def test_bad_parameters_name_their_key(tmp_path, kwargs, key):
 
 def test_failed_generation_leaves_previous_output_intact(tmp_path, monkeypatch):
     out = tmp_path / "raw"
-    generate(out, scale=0.1, verbose=False)
+    generate(out, **SMALL)
     before = _files(out)
 
     def boom(*a, **k):
@@ -381,7 +409,7 @@ def test_failed_generation_leaves_previous_output_intact(tmp_path, monkeypatch):
 
     monkeypatch.setattr(writers, "write_mtod_tsv", boom)
     with pytest.raises(RuntimeError):
-        generate(out, seed=99, scale=0.1, verbose=False)
+        generate(out, seed=99, **SMALL)
     assert _files(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["raw"]  # no temp dirs left behind
 
@@ -422,6 +450,52 @@ def test_word_orders_place_verb_subject_and_object_as_declared():
     assert topic.ents[:2] == ["O", "B-LOC"] and topic.ents[3:5] == ["B-PER", "I-PER"]
 
 
+def test_future_clauses_put_will_and_not_inside_the_verb_group():
+    world, _, source = _lang("SVO")
+    anna = synthetic.Ent("PER", (world.first[0],))
+    name = source[world.first[0]]
+    car = synthetic.NP("det:the", (), "noun:car")
+    ev = synthetic.Event(anna, "verb:buy", car, fut=True, neg=True)
+    expect = {
+        ("SVO", "pre"): f"{name} will not buy the car.",
+        ("SOV", "post"): f"{name} the car not buy will.",
+        ("VSO", "post"): f"Will not buy {name} the car.",
+    }
+    for (order, adj), text in expect.items():
+        L = _lang(order, adj)[1]
+        sent = synthetic.assemble(L, [synthetic.r_clause(L, ev)])
+        assert sent.text == text
+        verb = sent.forms.index("buy") + 1
+        assert sent.heads[verb - 1] == 0 and sent.deprels[verb - 1] == "root"
+        for form, rel in (("will", "aux"), ("not", "advmod")):
+            i = [f.lower() for f in sent.forms].index(form)
+            assert (sent.heads[i], sent.deprels[i], sent.upos[i]) == (
+                verb,
+                rel,
+                "AUX" if form == "will" else "PART",
+            )
+
+
+def test_homographs_are_written_alike_in_every_language_and_tagged_by_context():
+    _, source = synthetic.build_world(13)
+    groups = synthetic.HOMOGRAPHS
+    assert ("noun:phone", "vb:phone") in groups and ("adj:lost", "verb:lose") in groups
+    for i, share in enumerate((0.85, 0.25), start=1):
+        L = synthetic.build_language(13, i, share, "SOV", "post", False, source)
+        for group in groups:
+            assert len({L.forms[k] for k in group}) == 1, (L.code, group)
+    # in the generated treebank one form carries several tags (NOUN/VERB, ADJ/VERB)
+    world, L, _ = _lang("SVO")
+    rng = synthetic._rng(13, "pos", "test", "l0")
+    tags: dict[str, set[str]] = {}
+    for _ in range(400):
+        sent = synthetic.tagging_sentence(rng, L, world, "pos")
+        for f, u in zip(sent.forms, sent.upos):
+            tags.setdefault(f.lower(), set()).add(u)
+    ambiguous = {f for f, t in tags.items() if len(t) > 1}
+    assert len(ambiguous) >= 8 and {"NOUN", "VERB"} <= tags["phone"] | tags["watch"]
+
+
 def test_relatedness_controls_the_shared_lexicon():
     _, source = synthetic.build_world(13)
     concepts = [k for k in source if not k.startswith(("name:", "punct:"))]
@@ -430,7 +504,9 @@ def test_relatedness_controls_the_shared_lexicon():
         L = synthetic.build_language(13, i, share, "SVO", "pre", False, source)
         fracs.append(sum(L.forms[k] == source[k] for k in concepts) / len(concepts))
         # own forms never collide with each other or with a source word of another concept
-        own = [L.forms[k] for k in concepts if L.forms[k] != source[k]]
+        # (homographs of the source excepted: those are written alike on purpose)
+        tied = {k for g in synthetic.HOMOGRAPHS for k in g[1:]}
+        own = [L.forms[k] for k in concepts if L.forms[k] != source[k] and k not in tied]
         assert len(set(own)) == len(own) and not {f.lower() for f in own} & {
             f.lower() for f in source.values()
         }
@@ -445,6 +521,103 @@ def test_nli_items_come_in_balanced_label_triples():
         group = [it for it in items if it["prompt"] == p]
         assert sorted(it["label"] for it in group) == sorted(synthetic.NLI_LABELS)
         assert all(it["premise"] is group[0]["premise"] for it in group)
+
+
+# ------------------------------------------------------------------ unlabelled text
+
+
+def _text_docs(path: Path) -> list[list[str]]:
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n") and not text.endswith("\n\n") and "\r" not in text
+    docs = [d.split("\n") for d in text.rstrip("\n").split("\n\n")]
+    assert all(d and all(line.strip() == line != "" for line in d) for d in docs), path
+    return docs
+
+
+def _key(s: str) -> str:
+    return "".join(s.split())
+
+
+def _eval_sentences(root: Path, m: dict) -> set[str]:
+    """Every dev/test sentence of every task, read back with the standard library."""
+    out: set[str] = set()
+    for split in ("dev", "test"):
+        for r in _tsv(root / "xnli" / "XNLI-1.0" / f"xnli.{split}.tsv"):
+            out |= {r[6], r[7]}
+        for f in (root / "paws-x" / "x-final").glob(f"*/{split}_2k.tsv"):
+            out |= {x for r in _tsv(f) for x in r[1:3]}
+        for f in (root / "panx").glob(f"*/{split}"):
+            out |= {
+                " ".join(line.split("\t")[0].split(":", 1)[1] for line in b) for b in _blocks(f)
+            }
+        for f in (root / "udpos").glob(f"*/*-ud-{split}.conllu"):
+            out |= {" ".join(w[1] for w in _conllu_words(b)) for b in _blocks(f)}
+        for f in (root / "mlqa" / "MLQA_V1" / split).glob("*.json"):
+            for a in json.loads(f.read_text(encoding="utf-8"))["data"]:
+                for p in a["paragraphs"]:
+                    out |= set(re.split(r"(?<=[.?!]) ", p["context"]))
+                    out |= {qa["question"] for qa in p["qas"]}
+        for f in (root / "marc").glob(f"dataset_*_{split}.json"):
+            for line in f.read_text(encoding="utf-8").splitlines():
+                r = json.loads(line)
+                out |= {r["review_title"], *re.split(r"(?<=[.?!]) ", r["review_body"])}
+        name = {"dev": "eval", "test": "test"}[split]
+        for f in (root / "mtod").glob(f"*/{name}-*.tsv"):
+            out |= {r[2] for r in _tsv(f, header=False)}
+    return {_key(x) for x in out if x.strip()}
+
+
+def test_every_language_has_unlabelled_text_in_documents(bench):
+    root, m = bench
+    assert m["text"] == {
+        "sentences": 150,
+        "files": {lg: f"text/{lg}.txt" for lg in m["languages"]},
+    }
+    assert m["params"]["text_sentences"] == 150
+    for lg, rel in m["text"]["files"].items():
+        docs = _text_docs(root / rel)
+        assert sum(map(len, docs)) == 150 and len(docs) > 10, lg
+        lines = [s for d in docs for s in d]
+        assert any(s.endswith("?") for s in lines)  # questions
+        assert len(set(lines)) > 0.8 * len(lines)
+    l0 = (root / "text" / "l0.txt").read_text(encoding="utf-8")
+    assert " not " in l0 and " will " in l0 and " is " in l0  # negation, future, copulas
+    assert l0 != (root / "text" / "l4.txt").read_text(encoding="utf-8")
+
+
+def test_text_is_deterministic_and_independent_of_hash_seed(bench, tmp_path):
+    root, m = bench
+    docs = synthetic.text_documents(13, synthetic.build_world(13)[0], _lang("SVO")[1], 50, ["nli"])
+    again = synthetic.text_documents(13, synthetic.build_world(13)[0], _lang("SVO")[1], 50, ["nli"])
+    assert docs == again and sum(map(len, docs)) == 50
+    generate(tmp_path / "again", seed=13, **SMALL)
+    for rel in m["text"]["files"].values():
+        assert (tmp_path / "again" / rel).read_bytes() == (root / rel).read_bytes()
+
+
+def test_no_dev_or_test_sentence_reaches_the_text(bench, tmp_path):
+    for root, m in (bench, _full_tasks_bench(tmp_path)):
+        held = _eval_sentences(root, m)
+        assert len(held) > 500
+        for rel in m["text"]["files"].values():
+            lines = [s for d in _text_docs(root / rel) for s in d]
+            assert not {_key(s) for s in lines} & held, rel
+
+
+def _full_tasks_bench(tmp_path: Path) -> tuple[Path, dict]:
+    """Few languages, many text sentences and dev/test items: collisions would show."""
+    out = tmp_path / "dense"
+    m = generate(
+        out,
+        seed=3,
+        languages=2,
+        zero_shot=1,
+        scale=0.1,
+        eval_size=150,
+        text_sentences=1500,
+        verbose=False,
+    )
+    return out, m
 
 
 # ------------------------------------------------------------------ writers: exact publisher bytes

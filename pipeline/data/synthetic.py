@@ -13,7 +13,21 @@ synthetic languages whose relatedness to the source language `l0` is controlled:
   question words in situ); `adj`: adjective before or after the noun.
 
 Train sizes per TLP follow the shape of Table 1 of Tarunesh et al. (2021), scaled down (some
-TLPs large, some small, some missing); the last `zero_shot` languages have dev/test only. NLI,
+TLPs large, some small, some missing); the last `zero_shot` languages have dev/test only. Dev and
+test sets are NOT scaled (EVAL_SIZE: 510 pairs/sentences for nli/pa/sa/mtod, 210 tagged
+sentences, 300 questions), so one example moves a score by at most ~0.2-0.5 points.
+
+Every language, zero-shot ones included, also gets unlabelled running text `text/<lang>.txt`
+(one sentence per line, blank line between documents, like a CC-100 dump) from the same world
+but its own RNG streams, for the tiny encoder's tokenizer and MLM pretraining; no dev/test
+sentence of any task occurs in it verbatim.
+
+Calibration (scripts/calibrate_synthetic.py): the tasks are made learnable by the tiny encoder
+within the default step budget without becoming trivial. PA non-paraphrases are mostly lexical
+(negation flipped, antonym, replaced entity; PA_NONPARA) rather than pure argument swaps; POS has
+context-dependent NOUN/VERB and ADJ/VERB homographs in every language (HOMOGRAPHS, with future
+`will` + base-form clauses, FUTURE) and a larger open-class vocabulary; QA paragraphs are short
+(QA_EVENTS) so a question and its paragraph fit one feature window. NLI,
 PA and QA are parallel across languages like XNLI/PAWS-X/MLQA (translations of the same latent
 items, ids shared); NER, POS, SA and MTOD are sampled per language. Files go through
 `pipeline.data.writers`, so the readers see exactly the real formats. Everything is
@@ -25,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -102,6 +117,20 @@ VERBS: dict[str, tuple[str, str]] = {
     "visit": ("visited", "LOC"),
     "reach": ("reached", "LOC"),
     "explore": ("explored", "LOC"),
+    # verbs whose base form (future `will X`) is also a noun: UD-style NOUN/VERB homographs
+    "watch": ("watched", "THING"),
+    "book": ("booked", "THING"),
+    "ring": ("rang", "PER"),
+    "radio": ("radioed", "PER"),
+    "chair": ("chaired", "ORG"),
+    "map": ("mapped", "LOC"),
+    "table": ("tabled", "THING"),
+    "bag": ("bagged", "THING"),
+    "clock": ("clocked", "PER"),
+    "house": ("housed", "PER"),
+    "ticket": ("ticketed", "PER"),
+    "mirror": ("mirrored", "PER"),
+    "bike": ("biked", "LOC"),
 }
 _PAIRS_ANT = [("hire", "fire"), ("praise", "blame"), ("buy", "sell"), ("repair", "break")]
 _PAIRS_ANT += [("find", "lose"), ("open", "close"), ("join", "leave")]
@@ -112,8 +141,13 @@ SYNONYM = {a: b for x, y in _PAIRS_SYN for a, b in ((x, y), (y, x))}
 
 THINGS = ["car", "book", "house", "bike", "phone", "table", "painting", "boat", "computer", "lamp"]
 THINGS += ["chair", "clock", "ring", "guitar", "camera", "bag", "piano", "map", "watch", "radio"]
+THINGS += ["paint", "bottle", "ticket", "letter", "basket", "mirror", "jacket", "ladder", "kettle"]
+THINGS += ["helmet", "bucket", "blanket"]
 MOD_ADJ = ["red", "blue", "green", "old", "new", "big", "small", "cheap", "expensive", "heavy"]
-MOD_ADJ += ["lost", "fixed"]  # homographs of the verbs `lost`/`fixed` in l0 (VERB vs ADJ)
+MOD_ADJ += ["wooden", "tiny", "huge", "dark", "bright", "modern"]
+# homographs of verb forms (ADJ vs VERB): past `lost`, `fixed`, `closed`, `painted`, `booked`;
+# base `open`
+MOD_ADJ += ["lost", "fixed", "closed", "painted", "open", "booked"]
 ADJ_ANTONYM = {"old": "new", "new": "old", "big": "small", "small": "big"}
 ADJ_ANTONYM |= {"cheap": "expensive", "expensive": "cheap"}
 ASPECTS = ["battery", "screen", "price", "delivery", "quality", "sound", "design", "size"]
@@ -151,6 +185,7 @@ def _lexicon() -> dict[str, tuple[str, str]]:
     """All translatable concepts with their source form and UPOS (names are added per world)."""
     lex = dict(_FUNCTION)
     lex |= {f"verb:{v}": (f, "VERB") for v, (f, _) in VERBS.items()}
+    lex |= {f"vb:{v}": (v, "VERB") for v in VERBS}  # base forms, after `will`
     lex |= {f"verb:{v}": (f, "VERB") for v, (f, _) in SA_VERBS.items()}
     lex |= {f"noun:{n}": (n, "NOUN") for n in THINGS + ASPECTS}
     lex |= {f"adj:{a}": (a, "ADJ") for a in MOD_ADJ + POSITIVE + NEGATIVE + NEUTRAL}
@@ -166,6 +201,22 @@ def _lexicon() -> dict[str, tuple[str, str]]:
 
 
 LEXICON = _lexicon()
+
+
+def _homographs(lex: Mapping[str, tuple[str, str]]) -> list[tuple[str, ...]]:
+    """Groups of concepts written alike in the source language (`phone` NOUN and `will phone`
+    VERB, `lost` ADJ and VERB): every language writes the members of a group alike too, so POS
+    tags of these forms depend on the context in every language, as homographs do in UD."""
+    by_form: dict[str, list[str]] = {}
+    for key in sorted(lex):
+        by_form.setdefault(lex[key][0].lower(), []).append(key)
+    return [tuple(keys) for _, keys in sorted(by_form.items()) if len(keys) > 1]
+
+
+HOMOGRAPHS = _homographs(LEXICON)
+#: share of narrative events in the future (`will` + base form), the contexts of NOUN/VERB
+#: homographs
+FUTURE = 0.4
 
 # --------------------------------------------------------------------------------------------
 # Languages
@@ -275,6 +326,10 @@ def build_language(
             n_syl = min(3, n_syl + 1) if rng.random() < 0.3 else n_syl
         taken.add(w)
         forms[key] = w.capitalize() if src[:1].isupper() else w
+    for group in HOMOGRAPHS:  # homographs of the source stay homographs (the first's form)
+        for key in group[1:]:
+            if key in forms:
+                forms[key] = forms[group[0]]
     return Language(code, share, order, adj, zero_shot, forms, fuse=index == 1)
 
 
@@ -313,6 +368,7 @@ class Event:
     patient: Arg
     pps: tuple[tuple[str, Arg], ...] = ()
     neg: bool = False
+    fut: bool = False  # `will` + base form (vb:<verb>) instead of the past form
 
 
 @dataclass(frozen=True)
@@ -378,7 +434,7 @@ class World:
         if rng.random() < 0.15:
             pps.append(("adp:with", self.np(rng)))
         rng.shuffle(pps)
-        return Event(agent, "verb:" + verb, patient, tuple(pps))
+        return Event(agent, "verb:" + verb, patient, tuple(pps), fut=rng.random() < FUTURE)
 
 
 def build_world(seed: int) -> tuple[World, dict[str, str]]:
@@ -498,9 +554,20 @@ def r_clause(
     `ask`: "agent", "patient" or "pp<i>": that argument becomes a question word (fronted unless
     the language is SOV). `keep_pps`: indices of PPs to realize (default all)."""
     subj = r_arg(L, ev.agent, "agent", "nsubj")
-    verb = Phrase("root", [_tok(L, ev.verb, "verb")])
-    obj = r_arg(L, ev.patient, "patient", "obj")
     neg = Phrase("advmod", [_tok(L, "part:not", "neg")]) if ev.neg else None
+    if ev.fut:  # `will (not) V`; SOV: `(not) V will`; negation stays inside the verb group
+        v = _tok(L, "vb:" + ev.verb[5:], "verb")
+        aux = [_tok(L, "aux:will", "aux", "aux")]
+        nt = [_tok(L, "part:not", "neg", "advmod")] if ev.neg else []
+        toks = [*nt, v, *aux] if L.order == "SOV" else [*aux, *nt, v]
+        at = toks.index(v)
+        for t in toks:
+            if t is not v:
+                t.head = at
+        verb, neg = Phrase("root", toks), None
+    else:
+        verb = Phrase("root", [_tok(L, ev.verb, "verb")])
+    obj = r_arg(L, ev.patient, "patient", "obj")
     pps = [
         r_pp(L, adp, a, f"pp{i}")
         for i, (adp, a) in enumerate(ev.pps)
@@ -699,30 +766,42 @@ def _two_pps(rng: random.Random, W: World, ev: Event) -> Event:
     return replace(ev, pps=tuple(pps))
 
 
+#: PA non-paraphrase kinds and their weights: lexical changes (negation flipped, antonym verb,
+#: an entity replaced) outnumber pure argument swaps (same bag of words, PAWS's hard case)
+PA_NONPARA = {"neg": 2.0, "antonym": 1.0, "replace": 1.0, "swap": 1.0}
+PA_NEGATED = 0.2  # share of negated first sentences (so `not` alone is no label cue)
+PA_SYNONYM = 0.2  # share of paraphrases with a synonym verb (the others only reorder)
+
+
 def pa_items(seed: int, W: World, split: str, n: int) -> list[dict[str, Any]]:
     """Latent PAWS-like pairs over events with two PPs. Paraphrase (1): the same event with the
-    PPs reordered or a synonym verb. Non-paraphrase (0): agent/patient swapped (same bag of
-    words), an antonym verb or one entity replaced. Surface reorderings (a PP fronted with a
-    comma, the PPs swapped) happen at the same rate in both classes, so neither is a label cue."""
+    PPs reordered or fronted, sometimes with a synonym verb. Non-paraphrase (0): negation
+    flipped, an antonym verb, one entity replaced, or agent/patient swapped (same bag of words),
+    weighted by PA_NONPARA. Surface reorderings (a PP fronted with a comma, the PPs swapped)
+    happen at the same rate in both classes, and the first sentence is negated as often in both,
+    so neither is a label cue on its own."""
     rng = _rng(seed, "pa", split)
     items = []
     for i in range(n):
         ev = _two_pps(rng, W, W.event(rng))
+        ev = replace(ev, neg=rng.random() < PA_NEGATED)
         v = ev.verb[5:]
         label = i % 2 if split != "train" else rng.randint(0, 1)
         topic = rng.randrange(2) if rng.random() < 0.5 else None
         if label == 1:
-            syn = v in SYNONYM and rng.random() < (0.3 if topic is not None else 0.5)
+            syn = v in SYNONYM and rng.random() < PA_SYNONYM
             ev2 = replace(ev, verb="verb:" + SYNONYM[v]) if syn else ev
             swap_pps = topic is None and not syn  # a paraphrase never repeats s1 verbatim
         else:
-            kinds = ["replace"]
+            kinds = ["neg", "replace"]
             if isinstance(ev.patient, Ent) and ev.patient.etype in ("PER", "ORG"):
-                kinds += ["swap", "swap"]
+                kinds.append("swap")
             if v in ANTONYM:
                 kinds.append("antonym")
-            kind = rng.choice(kinds)
-            if kind == "swap":
+            kind = rng.choices(kinds, [PA_NONPARA[k] for k in kinds])[0]
+            if kind == "neg":
+                ev2 = replace(ev, neg=not ev.neg)
+            elif kind == "swap":
                 ev2 = replace(ev, agent=ev.patient, patient=ev.agent)
             elif kind == "antonym":
                 ev2 = replace(ev, verb="verb:" + ANTONYM[v])
@@ -738,14 +817,21 @@ def pa_items(seed: int, W: World, split: str, n: int) -> list[dict[str, Any]]:
     return items
 
 
+QA_EVENTS = (2, 3)  # events (sentences) per QA paragraph, min and max
+
+
 def qa_items(seed: int, W: World, split: str, n: int) -> list[dict[str, Any]]:
-    """Latent QA paragraphs: 3-5 events with distinct verbs over a small pool of recurring
-    entities (so answers also occur as distractors), 1-2 questions each, `n` questions in all."""
+    """Latent QA paragraphs: 2-3 events with distinct verbs over a small pool of recurring
+    entities (so answers also occur as distractors), 1-2 questions each, `n` questions in all.
+    Short paragraphs (one feature window at max_length 64) keep QA learnable by the tiny
+    encoder; the distractors keep it from being trivial."""
     rng = _rng(seed, "qa", split)
     paras, total = [], 0
     while total < n:
         pool = [W.ent(rng, t) for t in ("PER", "PER", "PER", "ORG", "LOC", "LOC")]
-        events = [W.event(rng, [v], pool) for v in rng.sample(sorted(VERBS), rng.randint(3, 5))]
+        events = [
+            W.event(rng, [v], pool) for v in rng.sample(sorted(VERBS), rng.randint(*QA_EVENTS))
+        ]
         asks = [(i, "agent") for i in range(len(events))] + [
             (i, "patient") for i in range(len(events))
         ]
@@ -992,6 +1078,18 @@ TRAIN_PROFILE: dict[str, tuple[int, int, int, int]] = {
     "mtod": (400, 120, 80, 0),
 }
 TASKS: tuple[str, ...] = tuple(TRAIN_PROFILE)
+#: default dev and test size per TLP (not scaled): one example moves a score by at most ~0.5
+#: points (QA ~0.33, sentence tasks ~0.2; tagging scores count tokens/spans, ~10 per sentence).
+#: 510 is divisible by 2 and 3, so PA and NLI dev/test labels are exactly balanced.
+EVAL_SIZE: dict[str, int] = {
+    "nli": 510,
+    "pa": 510,
+    "sa": 510,
+    "mtod": 510,
+    "pos": 210,
+    "ner": 210,
+    "qa": 300,
+}
 TASK_FILES: dict[str, dict[str, str]] = {
     "nli": {"dataset": "xnli", "path": "xnli"},
     "pa": {"dataset": "pawsx", "path": "paws-x"},
@@ -1012,11 +1110,11 @@ def plan_sizes(
     tasks: Sequence[str],
     langs: Sequence[Language],
     scale: float,
-    dev_size: int,
-    test_size: int,
+    eval_size: int | None,
     overrides: Mapping[str, Mapping[str, int]] | None,
 ) -> dict[str, dict[str, dict[str, int]]]:
-    """{task: {lang: {split: n}}} with zero-size splits left out (see TRAIN_PROFILE)."""
+    """{task: {lang: {split: n}}} with zero-size splits left out: train from TRAIN_PROFILE times
+    `scale`, dev and test `eval_size` or EVAL_SIZE[task] (not scaled), then `overrides`."""
     train_langs = [L for L in langs if not L.zero_shot]
     sizes: dict[str, dict[str, dict[str, int]]] = {}
     for task in tasks:
@@ -1028,10 +1126,10 @@ def plan_sizes(
             if sum(b > 0 for b in base) < need and base[i] == 0:
                 base[i] = fill
         sizes[task] = {}
+        n_eval = EVAL_SIZE[task] if eval_size is None else eval_size
         for L in langs:
             t = 0 if L.zero_shot else base[train_langs.index(L)]
-            sizes[task][L.code] = {"train": _scaled(t, scale), "dev": _scaled(dev_size, scale)}
-            sizes[task][L.code]["test"] = _scaled(test_size, scale)
+            sizes[task][L.code] = {"train": _scaled(t, scale), "dev": n_eval, "test": n_eval}
     codes = {L.code: L for L in langs}
     for key, splits in (overrides or {}).items():
         task, _, lang = str(key).partition("/")
@@ -1074,7 +1172,18 @@ def _max_n(sizes: Mapping[str, Mapping[str, int]], split: str) -> int:
     return max((sp.get(split, 0) for sp in sizes.values()), default=0)
 
 
-def _write_nli(out: Path, seed: int, W: World, langs, sizes) -> None:
+def _held_key(text: str) -> str:
+    """Whitespace-insensitive key of a sentence (tokenized and detokenized forms match)."""
+    return "".join(text.split())
+
+
+def _hold(held: set[str] | None, *texts: str) -> None:
+    """Record dev/test sentences, which the unlabelled text must never repeat verbatim."""
+    if held is not None:
+        held.update(_held_key(t) for t in texts)
+
+
+def _write_nli(out: Path, seed: int, W: World, langs, sizes, held: set[str] | None = None) -> None:
     root = out / "xnli"
     for split in ("train", "dev", "test"):
         items = nli_items(seed, W, split, _max_n(sizes, split))
@@ -1111,6 +1220,7 @@ def _write_nli(out: Path, seed: int, W: World, langs, sizes) -> None:
             for L in langs:
                 if i < len(realized[L.code]):
                     p, h, it = realized[L.code][i]
+                    _hold(held, p.text, h.text)
                     rows.append(
                         {
                             "language": L.code,
@@ -1128,7 +1238,7 @@ def _write_nli(out: Path, seed: int, W: World, langs, sizes) -> None:
             writers.write_xnli_tsv(root / "XNLI-1.0" / f"xnli.{split}.tsv", rows)
 
 
-def _write_pa(out: Path, seed: int, W: World, langs, sizes) -> None:
+def _write_pa(out: Path, seed: int, W: World, langs, sizes, held: set[str] | None = None) -> None:
     for split in ("train", "dev", "test"):
         items = pa_items(seed, W, split, _max_n(sizes, split))
         for L in langs:
@@ -1141,6 +1251,8 @@ def _write_pa(out: Path, seed: int, W: World, langs, sizes) -> None:
                 s2 = assemble(L, [r_clause(L, it["ev2"], topic=it["topic"])])
                 # PAWS-X: English (source) text is tokenized, translations are not
                 t1, t2 = (s1.tokenized, s2.tokenized) if L.code == "l0" else (s1.text, s2.text)
+                if split != "train":
+                    _hold(held, t1, t2)
                 rows.append(
                     {"id": it["id"], "sentence1": t1, "sentence2": t2, "label": it["label"]}
                 )
@@ -1151,7 +1263,7 @@ def _write_pa(out: Path, seed: int, W: World, langs, sizes) -> None:
             writers.write_pawsx_tsv(out / "paws-x" / "x-final" / L.code / name, rows)
 
 
-def _write_qa(out: Path, seed: int, W: World, langs, sizes) -> None:
+def _write_qa(out: Path, seed: int, W: World, langs, sizes, held: set[str] | None = None) -> None:
     for split in ("train", "dev", "test"):
         paras = qa_items(seed, W, split, _max_n(sizes, split))
         for L in langs:
@@ -1168,11 +1280,15 @@ def _write_qa(out: Path, seed: int, W: World, langs, sizes) -> None:
                 for s in sents:
                     offsets.append(len(context) + (1 if context else 0))
                     context = f"{context} {s.text}" if context else s.text
+                if split != "train":
+                    _hold(held, *(s.text for s in sents))
                 qas = []
                 for qi, (ei, role, keep) in enumerate(para["questions"][: n - count]):
                     q = assemble(
                         L, [r_clause(L, para["events"][ei], ask=role, keep_pps=keep)], "punct:?"
                     )
+                    if split != "train":
+                        _hold(held, q.text)
                     s, e = sents[ei].span(f"c0.{role}")
                     start = offsets[ei] + s
                     qid = hashlib.sha1(
@@ -1198,11 +1314,15 @@ def _write_qa(out: Path, seed: int, W: World, langs, sizes) -> None:
             writers.write_squad_json(out / "mlqa" / "MLQA_V1" / split / name, articles)
 
 
-def _write_tagging(out: Path, seed: int, W: World, langs, sizes, task: str) -> None:
+def _write_tagging(
+    out: Path, seed: int, W: World, langs, sizes, task: str, held: set[str] | None = None
+) -> None:
     for L in langs:
         for split, n in sizes.get(L.code, {}).items():
             rng = _rng(seed, task, split, L.code)
             sents = [tagging_sentence(rng, L, W, task) for _ in range(n)]
+            if split != "train":
+                _hold(held, *(s.text for s in sents))
             if task == "ner":
                 recs = [{"lang": L.code, "tokens": s.forms, "tags": s.ents} for s in sents]
                 writers.write_panx(out / "panx" / L.code / split, recs)
@@ -1232,7 +1352,9 @@ def _write_tagging(out: Path, seed: int, W: World, langs, sizes, task: str) -> N
             writers.write_conllu(out / "udpos" / tb / f"{L.code}_syn-ud-{split}.conllu", recs)
 
 
-def _write_sa(out: Path, seed: int, W: World, langs, sizes) -> dict[str, dict[str, int]]:
+def _write_sa(
+    out: Path, seed: int, W: World, langs, sizes, held: set[str] | None = None
+) -> dict[str, dict[str, int]]:
     """Writes MARC files; returns the 3-star counts per TLP and split (a MetaXL reader drops them)."""
     drops: dict[str, dict[str, int]] = {}
     for L in langs:
@@ -1242,6 +1364,8 @@ def _write_sa(out: Path, seed: int, W: World, langs, sizes) -> dict[str, dict[st
             revs = []
             for i in range(n):
                 rev = sa_review(rng, L)
+                if split != "train":  # sentences of the body end in . and are joined by a space
+                    _hold(held, rev["review_title"], *re.split(r"(?<=[.?!]) ", rev["review_body"]))
                 rev |= {
                     "review_id": f"{L.code}_{ids[i]:07d}",
                     "product_id": f"product_{L.code}_{ids[n + i]:07d}",
@@ -1254,13 +1378,117 @@ def _write_sa(out: Path, seed: int, W: World, langs, sizes) -> dict[str, dict[st
     return drops
 
 
-def _write_mtod(out: Path, seed: int, W: World, langs, sizes) -> None:
+def _write_mtod(out: Path, seed: int, W: World, langs, sizes, held: set[str] | None = None) -> None:
     for L in langs:
         for split, n in sizes.get(L.code, {}).items():
             rng = _rng(seed, "mtod", split, L.code)
             rows = [mtod_row(rng, L, W) for _ in range(n)]
+            if split != "train":
+                _hold(held, *(r["utterance"] for r in rows))
             name = f"{SPLIT_FILES['mtod'][split]}-{L.code}.tsv"
             writers.write_mtod_tsv(out / "mtod" / L.code / name, rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Unlabelled text (MLM pretraining corpus of the tiny encoder, like a CC-100 dump per language)
+# --------------------------------------------------------------------------------------------
+
+
+#: probability that a news sentence restates an earlier event of its document (reordered,
+#: with a synonym, fewer modifiers, or negated), as news text repeats its facts
+TEXT_RESTATE = 0.3
+
+
+def _news_sentence(
+    rng: random.Random, L: Language, W: World, pool: Sequence[Ent], told: list[Event]
+) -> Sent:
+    """One sentence of a news-like document about recurring entities: event clauses (negated,
+    with a fronted PP), a question, a copula, or a restatement of an event told before (`told`,
+    appended to), the kinds of sentences NLI/PA/QA/POS/NER use."""
+    r = rng.random()
+    if told and r < TEXT_RESTATE:
+        ev = rng.choice(told)
+        v = ev.verb[5:]
+        kind = rng.random()
+        if kind < 0.3 and v in SYNONYM:
+            ev = replace(ev, verb="verb:" + SYNONYM[v])
+        elif kind < 0.45:
+            ev = replace(ev, neg=not ev.neg)
+        elif kind < 0.6 and len(ev.pps) > 1:
+            ev = replace(ev, pps=ev.pps[::-1])
+        keep = _subset(rng, len(ev.pps), 0.6) if rng.random() < 0.4 else None
+        topic = None
+        kept = [i for i in range(len(ev.pps)) if keep is None or i in keep]
+        if kept and rng.random() < 0.3:
+            topic = rng.choice(kept)
+        return assemble(L, [r_clause(L, ev, topic, keep_pps=keep)])
+    r = rng.random()
+    if r < 0.15:
+        subj: Arg = W.ent(rng, "LOC") if rng.random() < 0.3 else W.np(rng, THINGS + ASPECTS)
+        adj = "adj:" + rng.choice(POSITIVE + NEGATIVE + MOD_ADJ + NEUTRAL)
+        return assemble(L, [r_copula(L, subj, adj, rng.random() < 0.3, rng.random() < 0.2)])
+    if r < 0.27:
+        ev = W.event(rng, pool=pool)
+        roles = ["agent", "patient"] + [
+            f"pp{i}" for i, (a, _) in enumerate(ev.pps) if a == "adp:in"
+        ]
+        return assemble(L, [r_clause(L, ev, ask=rng.choice(roles))], "punct:?")
+    evs = [W.event(rng, pool=pool) for _ in range(1 if rng.random() < 0.7 else 2)]
+    evs = [replace(e, neg=rng.random() < 0.15) for e in evs]
+    told.extend(evs)
+    topic = rng.randrange(len(evs[0].pps)) if evs[0].pps and rng.random() < 0.15 else None
+    return assemble(L, [r_clause(L, e, topic if i == 0 else None) for i, e in enumerate(evs)])
+
+
+def text_documents(
+    seed: int, W: World, L: Language, n: int, tasks: Sequence[str], held: set[str] = frozenset()
+) -> list[list[str]]:
+    """`n` sentences of unlabelled running text in `L`, in documents of 2-8 sentences.
+
+    Drawn from the same latent world as the tasks but from its own stream `_rng(seed, "text",
+    lang)`: news-like documents (recurring entities; events, negation, questions, copulas), plus
+    product reviews when `sa` is among `tasks` and assistant commands when `mtod` is. A sentence
+    whose whitespace-free form is in `held` (the dev/test sentences of every task) is redrawn,
+    so evaluation items never reach pretraining verbatim."""
+    rng = _rng(seed, "text", L.code)
+    kinds = ["news"] * 4 + ["review"] * ("sa" in tasks) + ["dialogue"] * ("mtod" in tasks)
+    docs: list[list[str]] = []
+    total = 0
+    while total < n:
+        kind = rng.choice(kinds)
+        k = min(rng.randint(2, 8), n - total)
+        pool = [W.ent(rng, t) for t in ("PER", "PER", "PER", "ORG", "LOC", "LOC")]
+        doc: list[str] = []
+        review: list[str] = []
+        told: list[Event] = []
+        for _ in range(k):
+            for _try in range(50):
+                if kind == "news":
+                    text = _news_sentence(rng, L, W, pool, told).text
+                elif kind == "dialogue":
+                    text = mtod_row(rng, L, W)["utterance"].strip()
+                else:
+                    if not review:
+                        review = re.split(r"(?<=[.?!]) ", sa_review(rng, L)["review_body"])
+                    text = review.pop(0)
+                if _held_key(text) not in held:
+                    doc.append(text)
+                    break
+        if doc:
+            docs.append(doc)
+            total += len(doc)
+    return docs
+
+
+def _write_text(
+    out: Path, seed: int, W: World, langs, n: int, tasks: Sequence[str], held: set[str]
+) -> dict[str, str]:
+    files = {}
+    for L in langs:
+        rel = f"text/{L.code}.txt"
+        writers.write_text_corpus(out / rel, text_documents(seed, W, L, n, tasks, held))
+        files[L.code] = rel
+    return files
 
 
 # --------------------------------------------------------------------------------------------
@@ -1284,8 +1512,8 @@ def generate(
     tasks: Sequence[str] | None = None,
     scale: float = 1.0,
     sizes: Mapping[str, Mapping[str, int]] | None = None,
-    dev_size: int = 50,
-    test_size: int = 50,
+    eval_size: int | None = None,
+    text_sentences: int = 3000,
     shares: Sequence[float] | None = None,
     orders: Sequence[str] | None = None,
     verbose: bool = True,
@@ -1298,12 +1526,16 @@ def generate(
       languages: number of languages `l0..l<n-1>`; `l0` is the source (most train data).
       zero_shot: how many of the last (least related) languages get dev/test only, no train.
       tasks: subset of nli, pa, ner, pos, qa, sa, mtod (default all, in that order).
-      scale: multiplies every default size (train 60-400 per TLP, dev/test `dev_size`/`test_size`);
-        non-zero sizes stay >= 1.
+      scale: multiplies the default train sizes (60-400 per TLP, TRAIN_PROFILE); non-zero sizes
+        stay >= 1. Dev/test sizes are not scaled (evaluation keeps its statistical power).
       sizes: exact overrides, not scaled: {"task/lang": {"train": n, "dev": n, "test": n}} or
         {"task": {...}} for all its languages; train 0 removes a TLP's train split.
-      dev_size, test_size: dev/test examples per TLP before scaling (every task has dev/test in
-        every language, so zero-shot transfer can be evaluated everywhere).
+      eval_size: dev and test examples per TLP of every task (default None: EVAL_SIZE, i.e. 510
+        sentences/pairs for nli/pa/sa/mtod, 210 sentences for pos/ner, 300 questions for qa).
+        Every task has dev/test in every language, so zero-shot transfer is evaluated everywhere.
+      text_sentences: sentences of unlabelled text per language (zero-shot ones included), written
+        to `text/<lang>.txt` (one sentence per line, blank line between documents) for the
+        encoder's tokenizer and MLM pretraining; 0 writes none. See `text_documents`.
       shares: for l1.. the fraction of concepts sharing the source word form (default falling from
         0.85 to 0.25, i.e. decreasing relatedness).
       orders: for l1.. the clause order, SVO/SOV/VSO (default SVO, SOV, VSO, SOV, VSO...).
@@ -1324,9 +1556,20 @@ def generate(
         )
     if not isinstance(scale, int | float) or scale <= 0:
         raise ConfigError(f"benchmark.scale: expected a number > 0, got {scale!r}")
-    for name, v in (("dev_size", dev_size), ("test_size", test_size)):
-        if not isinstance(v, int) or v < 1:
-            raise ConfigError(f"benchmark.{name}: expected an integer >= 1, got {v!r}")
+    if eval_size is not None and (
+        not isinstance(eval_size, int) or isinstance(eval_size, bool) or eval_size < 1
+    ):
+        raise ConfigError(
+            f"benchmark.eval_size: expected an integer >= 1 or null, got {eval_size!r}"
+        )
+    if (
+        not isinstance(text_sentences, int)
+        or isinstance(text_sentences, bool)
+        or text_sentences < 0
+    ):
+        raise ConfigError(
+            f"benchmark.text_sentences: expected an integer >= 0, got {text_sentences!r}"
+        )
     d_shares, d_orders = default_relatedness(languages)
     shares = list(d_shares if shares is None else shares)
     orders = list(d_orders if orders is None else orders)
@@ -1356,24 +1599,30 @@ def generate(
                 source,
             )
         )
-    plan = plan_sizes(tasks, langs, scale, dev_size, test_size, sizes)
+    plan = plan_sizes(tasks, langs, scale, eval_size, sizes)
 
     out = Path(out)
     with atomic_dir(out) as tmp:
         drops: dict[str, dict[str, int]] = {}
+        held: set[str] = set()  # dev/test sentences of every task (kept out of the text)
         for task in tasks:
             if task == "nli":
-                _write_nli(tmp, seed, world, langs, plan[task])
+                _write_nli(tmp, seed, world, langs, plan[task], held)
             elif task == "pa":
-                _write_pa(tmp, seed, world, langs, plan[task])
+                _write_pa(tmp, seed, world, langs, plan[task], held)
             elif task == "qa":
-                _write_qa(tmp, seed, world, langs, plan[task])
+                _write_qa(tmp, seed, world, langs, plan[task], held)
             elif task in ("ner", "pos"):
-                _write_tagging(tmp, seed, world, langs, plan[task], task)
+                _write_tagging(tmp, seed, world, langs, plan[task], task, held)
             elif task == "sa":
-                drops |= _write_sa(tmp, seed, world, langs, plan[task])
+                drops |= _write_sa(tmp, seed, world, langs, plan[task], held)
             else:
-                _write_mtod(tmp, seed, world, langs, plan[task])
+                _write_mtod(tmp, seed, world, langs, plan[task], held)
+        text = (
+            _write_text(tmp, seed, world, langs, text_sentences, tasks, held)
+            if text_sentences
+            else {}
+        )
         manifest = {
             "name": "synthetic",
             "seed": seed,
@@ -1386,10 +1635,12 @@ def generate(
             "sizes": {f"{t}/{lg}": sp for t in tasks for lg, sp in plan[t].items()},
             # records a reader following MetaXL drops (3-star reviews): prepared = sizes - these
             "dropped_by_reader": drops,
+            # unlabelled running text per language (all languages, zero-shot ones included)
+            "text": {"sentences": text_sentences, "files": text},
             "params": {
                 "scale": scale,
-                "dev_size": dev_size,
-                "test_size": test_size,
+                "eval_size": eval_size,
+                "text_sentences": text_sentences,
                 "sizes": {k: dict(v) for k, v in (sizes or {}).items()},
             },
         }

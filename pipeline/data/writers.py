@@ -318,3 +318,21 @@ def write_mtod_tsv(path: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -
         vals = {"intent": row["intent"], "slots": slots, "utterance": utt, "locale": row["locale"]}
         out.append([_field(path, where, k, v) for k, v in vals.items()] + [tok_json])
     _tsv(path, None, out)
+
+
+def write_text_corpus(path: str | os.PathLike, documents: Iterable[Sequence[str]]) -> None:
+    """Unlabelled running text as in a CC-100 dump: UTF-8, one sentence per line, documents
+    separated by one blank line (the file ends with a newline, no trailing blank line)."""
+    path = Path(path)
+    blocks = []
+    for d, doc in enumerate(documents):
+        for j, sent in enumerate(doc):
+            if not sent.strip() or "\n" in sent or "\r" in sent:
+                raise DataError(
+                    f"{path}: document {d + 1}, sentence {j + 1}: empty or holds a newline: "
+                    f"{sent[:60]!r}"
+                )
+        if not doc:
+            raise DataError(f"{path}: document {d + 1} has no sentence")
+        blocks.append("".join(s + "\n" for s in doc))
+    atomic_write_text(path, "\n".join(blocks))

@@ -92,19 +92,63 @@ def build_config(tokenizer: Any, arch: dict[str, Any]) -> BertConfig:
     )
 
 
+def pack_segments(
+    tokenizer: Any, texts: Sequence[str], max_length: int
+) -> list[dict[str, list[int]]]:
+    """Consecutive texts packed into BERT-style two-segment sequences of at most `max_length`
+    tokens: `[CLS] A [SEP] B [SEP]`, A the first half of a run of consecutive sentences, B the
+    rest (token type 1). Lines of a document stay together, so masked words can be recovered
+    from the neighbouring sentence (as in BERT's pretraining on document chunks); a sentence
+    longer than a sequence is truncated."""
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    budget = max_length - 3
+    seqs: list[dict[str, list[int]]] = []
+
+    def flush(chunk: list[list[int]]) -> None:
+        half = max(1, len(chunk) // 2)
+        a = [t for s in chunk[:half] for t in s][: max_length - 2]
+        b = [t for s in chunk[half:] for t in s][: max(0, budget - len(a))]
+        seq = [cls, *a, sep] + ([*b, sep] if b else [])
+        types = [0] * (len(a) + 2) + [1] * (len(b) + 1 if b else 0)
+        seqs.append({"input_ids": seq, "token_type_ids": types})
+
+    chunk: list[list[int]] = []
+    size = 0
+    for s in ids:
+        if chunk and size + len(s) > budget:
+            flush(chunk)
+            chunk, size = [], 0
+        chunk.append(s)
+        size += len(s)
+    if chunk:
+        flush(chunk)
+    return seqs
+
+
 def _mlm_batches(
-    tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: int, seed: int
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int,
+    max_length: int,
+    seed: int,
+    pack: bool = False,
 ) -> Iterable[list[dict[str, list[int]]]]:
-    """Endless shuffled batches of tokenized sentences; epoch e uses permutation(seed + e)."""
-    enc = tokenizer(list(texts), truncation=True, max_length=max_length)
-    n = len(texts)
+    """Endless shuffled batches of tokenized sentences (or, with `pack`, of packed sentence
+    pairs, see `pack_segments`); epoch e uses permutation(seed + e)."""
+    if pack:
+        seqs = pack_segments(tokenizer, texts, max_length)
+    else:
+        enc = tokenizer(list(texts), truncation=True, max_length=max_length)
+        seqs = [{"input_ids": x} for x in enc["input_ids"]]
+    n = len(seqs)
     epoch = 0
     while True:
         g = torch.Generator().manual_seed(seed + epoch)
         order = torch.randperm(n, generator=g).tolist()
         for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
             idx = order[i : i + batch_size]
-            yield [{"input_ids": enc["input_ids"][j]} for j in idx]
+            yield [seqs[j] for j in idx]
         epoch += 1
 
 
@@ -116,8 +160,12 @@ def pretrain_mlm(
     seed: int,
     out: str | Path,
     checkpoint_dir: str | Path,
+    pack: bool = False,
 ) -> dict[str, Any]:
     """Masked-LM pretraining for cfg['steps'] steps; resumes from `checkpoint_dir`.
+
+    `pack`: train on consecutive texts packed into two-segment sequences (`pack_segments`, for
+    running text such as `pipeline.corpus.text_corpus`) instead of one text per sequence.
 
     Returns the loss history. The final model and the tokenizer go to `out` (atomically).
     """
@@ -134,6 +182,7 @@ def pretrain_mlm(
             "arch": arch,
             "cfg": cfg,
             "seed": seed,
+            "pack": pack,
             "texts": fingerprint(texts),
             "tokenizer": path_fingerprint(tokenizer_dir),
         }
@@ -146,7 +195,7 @@ def pretrain_mlm(
         set_rng_state(state["rng"])
         step, history = state["step"], state["history"]
         log.info("resuming MLM pretraining at step %d", step)
-    batches = _mlm_batches(tokenizer, texts, cfg["batch_size"], cfg["max_length"], seed)
+    batches = _mlm_batches(tokenizer, texts, cfg["batch_size"], cfg["max_length"], seed, pack)
     for _ in range(step):  # fast-forward the data stream (cheap: index arithmetic only)
         next(batches)
     model.train()
