@@ -333,6 +333,8 @@ _TOP_SCHEMA = _obj(
                         # `text`: unlabelled text of every language (<raw>/text/*.txt, kept
                         # apart from the task data); `train`: the labelled train splits
                         "corpus": {"enum": ["text", "train"]},
+                        # pack consecutive texts into [CLS] A [SEP] B [SEP] sequences
+                        "pack": {"type": "boolean"},
                     },
                     [
                         "steps",

@@ -89,16 +89,32 @@ class TrainContext:
 
     def inner_step(self, tlp: TLP) -> float:
         """One optimizer step of the shared model on the next batch of `tlp`."""
+        return self.mean_loss_step([tlp])
+
+    def mean_loss_step(self, tlps: Sequence[TLP]) -> float:
+        """One optimizer step on (1/n) Σ_j loss(next batch of tlps[j]) (repeats allowed).
+
+        Train mode, gradients of the n batch losses accumulated (each scaled by 1/n, one graph
+        alive at a time), clipping, one optimizer and one scheduler step, `.grad` cleared, one
+        inner step counted; returns the mean batch loss. With one TLP this is the plain inner
+        step, bit for bit (dividing by 1 is exact).
+        """
+        n = len(tlps)
+        if n < 1:
+            raise ValueError("mean_loss_step needs at least one TLP")
         self.model.train()
-        loss = self.loss(tlp, self.batch(tlp))
-        loss.backward()
+        total = 0.0
+        for tlp in tlps:
+            loss = self.loss(tlp, self.batch(tlp))
+            (loss / n).backward()
+            total += loss.item()
         if self.params.get("max_grad_norm"):
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params["max_grad_norm"])
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.inner_steps_done += 1
-        return loss.item()
+        return total / n
 
 
 def snapshot(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:

@@ -430,7 +430,7 @@ def _div100(num, den):
 def metric_from_sums(kind: str, sums, n):
     """The metric (0-100) of `kind` from column sums `sums` (shape (..., k)) over `n` examples
     (a number or an array of shape (...)), vectorized over the leading axes: the bootstrap in
-    `pipeline.stats` evaluates thousands of resamples at once with it. Returns an ndarray of
+    `pipeline.report.stats` evaluates thousands of resamples at once with it. Returns an ndarray of
     shape (...)."""
     import numpy as np
 

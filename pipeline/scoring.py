@@ -181,7 +181,7 @@ def score(
     key: {"kind", "values"}}}, the per-example sufficient statistics (`metrics.STAT_KINDS`) of
     every key of the result that is a function of per-example sums, one row per gold id, with
     the same missing-prediction semantics; `metrics.metric_from_stats(kind, values)` gives the
-    key's value back. This is what a bootstrap over test examples resamples (`pipeline.stats`).
+    key's value back. This is what a bootstrap over test examples resamples (`pipeline.report.stats`).
     """
     ttype = task_type(task)
     if style is not None and ttype != "qa":

@@ -94,9 +94,16 @@ def pretrain(
     cfg = load_params(params)
     texts = pretraining_texts(cfg)
     enc = cfg["encoder"]
-    pre = {k: v for k, v in enc["pretrain"].items() if k not in ("seed", "corpus")}
+    pre = {k: v for k, v in enc["pretrain"].items() if k not in ("seed", "corpus", "pack")}
     res = pretrain_mlm(
-        tokenizer_dir, texts, enc["architecture"], pre, enc["pretrain"]["seed"], out, checkpoints
+        tokenizer_dir,
+        texts,
+        enc["architecture"],
+        pre,
+        enc["pretrain"]["seed"],
+        out,
+        checkpoints,
+        pack=enc["pretrain"].get("pack", False),
     )
     hist = res["history"]
     return {

@@ -2,6 +2,7 @@
 # (Functions live here, rules in the other files, as the Snakemake workflow catalog does.)
 
 import glob
+import json
 import os
 import sys
 
@@ -29,6 +30,13 @@ if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
 PRESETS = [os.path.relpath(p) for p in workflow.overwrite_configfiles]
 PARAMS = " ".join(f"--params {p}" for p in (["params.yaml", *PRESETS] if PRESETS else []))
 
+# The tiny local encoder needs no hub: say so to transformers/datasets, which otherwise try the
+# network (seconds per job, offline) — the embedded default never touches the hub.
+if config["encoder"]["name"] is None:
+    for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ.setdefault(_var, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 CONDA_ENV = "../envs/pipeline.yaml"  # relative to rules/
 RUNS = {r.id: r for r in experiment_runs(config)}
 # where each task's splits are looked up (several datasets: say so, dry runs included)
@@ -43,6 +51,12 @@ CORPUS = expand(
     else "data/prepared/{dataset}",
     dataset=DATASETS,
 )
+
+
+def canon(obj):
+    """A params value as canonical JSON: Snakemake's params trigger compares values in order, so a
+    dict whose keys were merely reordered in params.yaml would otherwise rerun its jobs."""
+    return json.dumps(obj, sort_keys=True, default=str)
 
 
 def code(*modules):

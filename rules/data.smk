@@ -13,7 +13,7 @@ rule generate:
         code=code("data/synthetic.py", "data/writers.py"),
     params:
         presets=PARAMS,
-        benchmark=config["benchmark"],
+        benchmark=canon(config["benchmark"]),
     log:
         "logs/generate.log",
     benchmark:
@@ -70,7 +70,7 @@ rule plan:
     params:
         presets=PARAMS,
         needs=sorted(f"{t}:{sp}" for t, sps in needed_splits(RUNS.values()).items() for sp in sps),
-        sources=config["data"].get("sources", {}),
+        sources=canon(config["data"].get("sources", {})),
     log:
         "logs/plan.log",
     benchmark:

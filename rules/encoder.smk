@@ -10,7 +10,7 @@ rule tokenizer:
         code=code("corpus.py", "models/encoder.py", "data/store.py"),
     params:
         presets=PARAMS,
-        tokenizer=config["encoder"]["tokenizer"],
+        tokenizer=canon(config["encoder"]["tokenizer"]),
         corpus=config["encoder"]["pretrain"]["corpus"],
         datasets=DATASETS,
     log:
@@ -32,8 +32,8 @@ rule pretrain:
         code=code("corpus.py", "models/encoder.py", "checkpoint.py", "optim.py", "data/store.py"),
     params:
         presets=PARAMS,
-        architecture=config["encoder"]["architecture"],
-        pretrain=config["encoder"]["pretrain"],
+        architecture=canon(config["encoder"]["architecture"]),
+        pretrain=canon(config["encoder"]["pretrain"]),
     log:
         "logs/pretrain.log",
     benchmark:

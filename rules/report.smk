@@ -9,10 +9,10 @@ rule report:
     input:
         scores=expand("results/scores/{run}.json", run=RUNS),
         runs=expand("models/runs/{run}", run=RUNS),
-        code=code("report.py"),
+        code=code("report"),
     params:
         presets=PARAMS,
-        report=config["report"],
+        report=canon(config["report"]),
     log:
         "logs/report.log",
     benchmark:

@@ -27,10 +27,10 @@ rule train:
         code=code(*TRAIN_CODE),
     params:
         presets=PARAMS,
-        run=lambda w: RUNS[w.run].to_json(),
-        features=config["features"],
-        data=config["data"],
-        encoder=config["encoder"],
+        run=lambda w: canon(RUNS[w.run].to_json()),
+        features=canon(config["features"]),
+        data=canon(config["data"]),
+        encoder=canon(config["encoder"]),
     log:
         "logs/train/{run}.log",
     benchmark:
@@ -58,9 +58,9 @@ rule finetune:
         code=code(*TRAIN_CODE),
     params:
         presets=PARAMS,
-        run=lambda w: RUNS[f"{w.meta}.ft.{w.part}"].to_json(),
-        features=config["features"],
-        data=config["data"],
+        run=lambda w: canon(RUNS[f"{w.meta}.ft.{w.part}"].to_json()),
+        features=canon(config["features"]),
+        data=canon(config["data"]),
     log:
         "logs/train/{meta}.ft.{part}.log",
     benchmark:

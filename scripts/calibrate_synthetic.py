@@ -51,7 +51,13 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 import yaml  # noqa: E402
 
-from pipeline.config import Run, experiment_runs, load_params, validate  # noqa: E402
+from pipeline.config import (  # noqa: E402
+    Run,
+    experiment_runs,
+    load_params,
+    validate,
+    zero_shot_langs,
+)
 from pipeline.corpus import text_corpus, train_texts  # noqa: E402
 from pipeline.data.prepare import prepare  # noqa: E402
 from pipeline.data.store import load_split, locate  # noqa: E402
@@ -134,26 +140,12 @@ def _has(tlp: TLP, dirs: list[Path], split: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# Runs, built as pipeline.config.experiment_runs builds them
+# Runs: the DAG's own (pipeline.config.experiment_runs), STL and MTL experiments only
 
 
-def make_runs(cfg: dict[str, Any], seed: int) -> list[Run]:
-    tlps = [TLP.parse(t) for t in cfg["tlps"]]
-    zs = [TLP(task, lg) for task in sorted({t.task for t in tlps}) for lg in cfg["zero_shot_langs"]]
-    runs = []
-    exp = cfg["experiments"]["stl"]
-    params = {**cfg["training"], "seed": seed, **exp}
-    for t in tlps:
-        runs.append(Run(f"stl.{t.slug}", "stl", exp["method"], (t,), (t,), params))
-    exp = cfg["experiments"]["mtl"]
-    params = {**cfg["training"], "seed": seed, **exp}
-    runs.append(Run("mtl", "mtl", exp["method"], tuple(tlps), (*tlps, *zs), params))
-    # the same runs as the DAG makes them (ids, TLPs and params)
-    dag = {r.id: r for r in experiment_runs({**cfg, "seed": seed})}
-    for r in runs:
-        d = dag[r.id]
-        assert (d.train_tlps, d.eval_tlps, d.params) == (r.train_tlps, r.eval_tlps, r.params), r.id
-    return runs
+def make_runs(cfg: dict[str, Any], seeds: list[int]) -> list[Run]:
+    exps = {k: v for k, v in cfg["experiments"].items() if v and v["method"] in ("stl", "mtl")}
+    return experiment_runs({**cfg, "seeds": list(seeds), "experiments": exps})
 
 
 def set_key(cfg: dict[str, Any], assignment: str) -> None:
@@ -250,8 +242,8 @@ def main() -> None:
             out / "tokenizer",
             texts,
             enc["architecture"],
-            enc["pretrain"],
-            cfg["seed"],
+            {k: v for k, v in enc["pretrain"].items() if k not in ("seed", "corpus", "pack")},
+            enc["pretrain"]["seed"],
             out / "encoder",
             out / "checkpoints" / "pretrain",
             pack=not args.no_pack,
@@ -264,65 +256,65 @@ def main() -> None:
 
     settings = TaskFeatureSettings.from_config(cfg["features"])
     tlps = [TLP.parse(t) for t in cfg["tlps"]]
-    zs_tlps = [TLP(t, lg) for t in sorted({x.task for x in tlps}) for lg in cfg["zero_shot_langs"]]
+    zs_tlps = [TLP(t, lg) for t in sorted({x.task for x in tlps}) for lg in zero_shot_langs(cfg, t)]
     results: dict[str, Any] = {"config": {"generate": gen_kwargs, "set": args.set}, "runs": []}
     test: dict[tuple[str, str], list[float]] = defaultdict(list)  # (kind, tlp) -> per seed
     train_s, train_steps = 0.0, 0
-    for seed in args.seeds:
-        for run in make_runs(cfg, seed):
-            if args.only and run.experiment != args.only:
-                continue
-            t0 = time.perf_counter()
-            trainer = Trainer(
-                run,
-                out / "encoder",
+    for run in make_runs(cfg, args.seeds):
+        seed = run.seed
+        if args.only and run.method != args.only:
+            continue
+        t0 = time.perf_counter()
+        trainer = Trainer(
+            run,
+            out / "encoder",
+            dirs,
+            settings,
+            out / "checkpoints" / run.id,
+            device=torch.device("cpu"),
+            cache_dir=out / "features",
+        )
+        summary = trainer.fit(out / "models" / run.id)
+        dt = time.perf_counter() - t0
+        train_s += summary["train_seconds_this_session"]
+        train_steps += summary["inner_steps"]
+        # selection check: the kept weights reproduce the best dev score
+        again = mean_main(trainer.dev_scores())
+        assert math.isclose(again, summary["best_dev_mean"], abs_tol=1e-9), (
+            run.id,
+            again,
+            summary["best_dev_mean"],
+        )
+        row = {
+            "run": run.id,
+            "seed": seed,
+            "best_step": summary["best_step"],
+            "best_dev_mean": summary["best_dev_mean"],
+            "seconds": round(dt, 1),
+            "test": {},
+        }
+        for t in run.eval_tlps:
+            data = load_split_data(
+                t,
+                "test",
                 dirs,
+                trainer.tokenizer,
+                trainer.labels,
                 settings,
-                out / "checkpoints" / f"{run.id}.{seed}",
-                device=torch.device("cpu"),
+                train=False,
                 cache_dir=out / "features",
             )
-            summary = trainer.fit(out / "models" / f"{run.id}.{seed}")
-            dt = time.perf_counter() - t0
-            train_s += summary["train_seconds_this_session"]
-            train_steps += summary["inner_steps"]
-            # selection check: the kept weights reproduce the best dev score
-            again = mean_main(trainer.dev_scores())
-            assert math.isclose(again, summary["best_dev_mean"], abs_tol=1e-9), (
-                run.id,
-                again,
-                summary["best_dev_mean"],
-            )
-            row = {
-                "run": run.id,
-                "seed": seed,
-                "best_step": summary["best_step"],
-                "best_dev_mean": summary["best_dev_mean"],
-                "seconds": round(dt, 1),
-                "test": {},
-            }
-            for t in run.eval_tlps:
-                data = load_split_data(
-                    t,
-                    "test",
-                    dirs,
-                    trainer.tokenizer,
-                    trainer.labels,
-                    settings,
-                    train=False,
-                    cache_dir=out / "features",
-                )
-                m = evaluate(trainer.model, data, trainer.labels[t.task], 64, torch.device("cpu"))
-                row["test"][str(t)] = m["main"]
-                kind = run.experiment if t in run.train_tlps else f"{run.experiment}_zs"
-                test[(kind, str(t))].append(m["main"])
-            results["runs"].append(row)
-            print(
-                f"seed {seed} {run.id:<10} best step {summary['best_step']:>3} "
-                f"dev {summary['best_dev_mean']:5.1f} {dt:5.1f}s test "
-                + " ".join(f"{k}={v:.1f}" for k, v in row["test"].items()),
-                flush=True,
-            )
+            m = evaluate(trainer.model, data, trainer.labels[t.task], 64, torch.device("cpu"))
+            row["test"][str(t)] = m["main"]
+            kind = run.method if t in run.train_tlps else f"{run.method}_zs"
+            test[(kind, str(t))].append(m["main"])
+        results["runs"].append(row)
+        print(
+            f"seed {seed} {run.id:<10} best step {summary['best_step']:>3} "
+            f"dev {summary['best_dev_mean']:5.1f} {dt:5.1f}s test "
+            + " ".join(f"{k}={v:.1f}" for k, v in row["test"].items()),
+            flush=True,
+        )
     times["train_s"] = train_s
     times["train_ms_per_step"] = 1000 * train_s / max(train_steps, 1)
 

@@ -49,7 +49,8 @@ TINY = {
     "zero_shot_langs": ["l2"],
     "training": {"batch_size": 8, "eval_every": 4, "checkpoint_every": 4, "max_dev_examples": 20},
     "experiments": {
-        "stl": {"method": "stl", "steps": 4},
+        "stl": {"method": "stl", "steps": 4, "tlps": "all"},
+        "qa_baseline": None,
         "mtl": {"method": "mtl", "steps": 8, "temperature": 2.0},
         "reptile": {"method": "reptile", "steps": 2, "m": 2, "k": 2},  # + fine-tuning per TLP
         "reptile_mdds": None,

@@ -105,7 +105,7 @@ def test_selections(cfg):
 
 def test_runs(cfg):
     runs = experiment_runs(cfg)
-    stl = [r for r in runs if r.experiment == "stl" and r.seed == cfg["seeds"][0]]
+    stl = [r for r in runs if r.method == "stl" and r.seed == cfg["seeds"][0]]  # stl, stl_qa
     assert [r.train_tlps for r in stl] == [(TLP.parse(t),) for t in cfg["tlps"]]
     assert stl[0].id == f"stl.{TLP.parse(cfg['tlps'][0]).slug}.s{cfg['seeds'][0]}"
     mtl = get_run(cfg, f"mtl.s{cfg['seeds'][0]}")
@@ -250,7 +250,8 @@ def test_tarunesh_preset_is_valid_and_complete():
     assert len(cfg["tlps"]) == 24
     runs = experiment_runs(cfg)
     exps = {r.experiment for r in runs}
-    assert {"stl", "mtl"}.isdisjoint(exps)
+    default = load_params([REPO / "params.yaml"])["experiments"]
+    assert set(default).isdisjoint(exps)  # none of the embedded default's experiments leaks in
     assert {f"rep_all_t{t}" for t in ("1", "2", "5", "inf")} <= exps
     m = next(r for r in runs if r.id == "rep_all_t1.s1").params
     assert (m.get("m", 8), m.get("k", 3), m.get("beta", 1.0), m["lr"]) == (8, 3, 1.0, 3e-5)

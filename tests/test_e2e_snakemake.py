@@ -8,6 +8,7 @@ fail before any work with the key named.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import sys
@@ -122,7 +123,7 @@ def test_params_change_reruns_only_readers(project):
     write_params(proj, params)
     jobs = dry_run_jobs(proj)
     assert jobs == {"train": 2, "report": 1, "all": 1}, jobs  # mtl, both seeds
-    params = yaml.safe_load(yaml.safe_dump(original))
+    params = copy.deepcopy(original)
     params["training"]["lr"] = 0.002  # every run reads the shared training defaults
     write_params(proj, params)
     jobs = dry_run_jobs(proj)
@@ -134,10 +135,10 @@ def test_params_change_reruns_only_readers(project):
 def test_a_new_seed_reruns_only_the_new_seed(project):
     proj, _, _ = project
     original = yaml.safe_load((proj / "params.yaml").read_text())
-    params = yaml.safe_load(yaml.safe_dump(original))
+    params = copy.deepcopy(original)
     params["seeds"] = [1, 2, 3]
     write_params(proj, params)
-    res = snakemake(proj, "-n", "--quiet", "rules", "--printshellcmds")
+    res = snakemake(proj, "-n", "--printshellcmds")
     trained = set(re.findall(r"--run (\S+)", res.stdout))
     assert trained == {
         "stl.nli.l0.s3",
@@ -199,4 +200,20 @@ def test_rules_use_the_interpreter_of_snakemake_without_activation(project, tmp_
         ],
         proj,
     )
-    assert "1 of 1 steps (100%) done" in res.stderr, res.stderr[-2000:]
+    assert "(Rule: report)" in res.stderr and "steps (100%) done" in res.stderr, res.stderr[-2000:]
+
+
+def test_a_missing_split_stops_the_dag_before_any_training(tmp_path):
+    """A TLP the benchmark lacks (nli/l9) fails the plan right after prepare, in one line naming
+    the TLP, the split and the dataset; nothing is trained."""
+    proj = make_project(tmp_path / "missing", {"tlps": ["nli/l0", "nli/l9"]}, commit=False)
+    res = snakemake(proj, check=False)
+    assert res.returncode != 0
+    (line,) = [
+        x for x in (proj / "logs/plan.log").read_text().splitlines() if x.startswith("error")
+    ]
+    assert (
+        line
+        == "error: nli/l9: no labelled train split in synthetic; nli has languages l0, l1, l2 there"
+    )
+    assert not (proj / "logs/train").exists() and not (proj / "models/encoder").exists()

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_ind
 
-from pipeline import stats
 from pipeline.errors import PipelineError
-from pipeline.report import collect, paper_tables, seed_table, write_report
+from pipeline.report import collect, paper_tables, seed_table, stats, write_report
 
 SEEDS = (1, 2, 3)
 

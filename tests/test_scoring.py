@@ -467,3 +467,14 @@ def test_example_stats_qa_by_hand():
     # q1: '' == '' (EM 1) but F1 0 under MLQA; q2: best F1 vs "Madrid" 2/3; q3 unanswered: 0
     assert st["stats"]["exact_match"] == {"kind": "mean", "values": [[1.0], [0.0], [0.0]]}
     assert st["stats"]["f1"]["values"] == [[0.0], [pytest.approx(2 / 3)], [0.0]]
+
+
+def test_metric_options_of_a_run():
+    from pipeline.evaluation import main_key, qa_style
+
+    assert qa_style("qa", "mlqa") == "mlqa" and qa_style("qa", "squad") == "squad"
+    assert qa_style("qa", "mlqa", {"qa_normalization": "squad"}) == "squad"  # every language
+    assert qa_style("qa", "mlqa", {"qa_normalization": "official"}) == "mlqa"
+    assert qa_style("ner", "panx", {"qa_normalization": "squad"}) is None
+    assert main_key("ner") == "f1" and main_key("ner", {"main": {"ner": "accuracy"}}) == "accuracy"
+    assert main_key("pos", {"main": {"ner": "accuracy"}}) == "accuracy"  # its own default

@@ -1,4 +1,4 @@
-"""pipeline.stats by hand: mean/sd, Welch's t-test against SciPy, the two-level bootstrap
+"""pipeline.report.stats by hand: mean/sd, Welch's t-test against SciPy, the two-level bootstrap
 against a plain loop over the same random draws."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from pipeline import metrics, stats
+from pipeline import metrics
+from pipeline.report import stats
 
 # --- mean, sd, summary -------------------------------------------------------------------------
 

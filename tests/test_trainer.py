@@ -178,3 +178,20 @@ def test_per_task_selection_keeps_each_tasks_best_checkpoint(tiny_world, tmp_pat
         assert all(torch.equal(got[k], seen[best["step"]][k]) for k in got)
     assert model_dir_for(tmp_path / "out", "qa").name == "model"  # no such task: the overall best
     assert summary["selection"] == "per-task"
+
+
+def test_the_main_metric_option_drives_dev_selection(tiny_world, tmp_path):
+    """`metrics.main: {ner: accuracy}` (a run's params carry it): selection and the recorded dev
+    scores use NER token accuracy instead of seqeval F1, and nothing else changes."""
+    base = make_run("mtl", ["nli/l0", "ner/l0"], steps=4, eval_every=2)
+    over = make_run(
+        "mtl", ["nli/l0", "ner/l0"], steps=4, eval_every=2, metrics={"main": {"ner": "accuracy"}}
+    )
+    a = trainer(tiny_world, base, tmp_path / "a").fit(tmp_path / "out-a")
+    b = trainer(tiny_world, over, tmp_path / "b").fit(tmp_path / "out-b")
+    for s, key in ((a, "f1"), (b, "accuracy")):
+        for step in s["best_dev"].values():
+            assert "main" in step
+        assert s["best_dev"]["ner/l0"]["main"] == s["best_dev"]["ner/l0"][key]
+        assert s["best_dev"]["nli/l0"]["main"] == s["best_dev"]["nli/l0"]["accuracy"]
+    assert a["best_dev"]["ner/l0"]["accuracy"] != a["best_dev"]["ner/l0"]["f1"]

@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -49,7 +50,7 @@ from typing import Any
 
 from pipeline.data import writers
 from pipeline.errors import ConfigError
-from pipeline.io import atomic_dir, atomic_write_json
+from pipeline.io import atomic_dir, atomic_write_json, read_json
 from pipeline.records import TASK_TYPES
 
 # --------------------------------------------------------------------------------------------
@@ -240,6 +241,7 @@ class Language:
     zero_shot: bool
     forms: Mapping[str, str] = field(repr=False)
     fuse: bool = False  # CoNLL-U renders some ADP+DET pairs as a multiword token
+    source: bool = False  # the source language (l0): the one publishers ship untranslated
 
     def word(self, key: str) -> str:
         return key[4:] if key.startswith("num:") else self.forms[key]
@@ -288,7 +290,7 @@ def build_language(
     from the language's own syllable inventory. Deterministic in (seed, index, share)."""
     code = f"l{index}"
     if index == 0:
-        return Language(code, 1.0, order, adj, zero_shot, dict(source))
+        return Language(code, 1.0, order, adj, zero_shot, dict(source), source=True)
     rng = random.Random(f"{seed}:lang:{index}")
     cons = sorted(rng.sample(_CONSONANTS, 10))
     vowels = sorted(rng.sample("aeiou", 4))
@@ -1054,7 +1056,7 @@ def mtod_row(rng: random.Random, L: Language, W: World) -> dict[str, Any]:
             cur = [s, e, slot] if slot else None
     if cur:
         slots.append(tuple(cur))
-    if L.code != "l0" and rng.random() < 0.2:
+    if not L.source and rng.random() < 0.2:
         utt += " "  # the real es files end many utterances with a space
     return {"intent": intent, "slots": slots, "utterance": utt, "locale": f"{L.code}_XX"}
 
@@ -1071,7 +1073,7 @@ def mtod_row(rng: random.Random, L: Language, W: World) -> dict[str, Any]:
 TRAIN_PROFILE: dict[str, tuple[int, int, int, int]] = {
     "nli": (400, 400, 400, 0),
     "pa": (300, 300, 0, 300),
-    "qa": (360, 330, 0, 320),
+    "qa": (600, 550, 0, 530),  # span selection needs more examples than the 100-300 steps give
     "pos": (200, 130, 400, 80),
     "ner": (300, 60, 300, 300),
     "sa": (400, 0, 60, 60),
@@ -1250,14 +1252,14 @@ def _write_pa(out: Path, seed: int, W: World, langs, sizes, held: set[str] | Non
                 s1 = assemble(L, [r_clause(L, it["ev1"])])
                 s2 = assemble(L, [r_clause(L, it["ev2"], topic=it["topic"])])
                 # PAWS-X: English (source) text is tokenized, translations are not
-                t1, t2 = (s1.tokenized, s2.tokenized) if L.code == "l0" else (s1.text, s2.text)
+                t1, t2 = (s1.tokenized, s2.tokenized) if L.source else (s1.text, s2.text)
                 if split != "train":
                     _hold(held, t1, t2)
                 rows.append(
                     {"id": it["id"], "sentence1": t1, "sentence2": t2, "label": it["label"]}
                 )
             if split == "train":
-                name = "train.tsv" if L.code == "l0" else "translated_train.tsv"
+                name = "train.tsv" if L.source else "translated_train.tsv"
             else:
                 name = SPLIT_FILES["pa"][split]
             writers.write_pawsx_tsv(out / "paws-x" / "x-final" / L.code / name, rows)
@@ -1516,6 +1518,7 @@ def generate(
     text_sentences: int = 3000,
     shares: Sequence[float] | None = None,
     orders: Sequence[str] | None = None,
+    codes: Sequence[str] | None = None,
     verbose: bool = True,
 ) -> dict[str, Any]:
     """Write the synthetic benchmark under `out` (atomically replaced) and return its manifest.
@@ -1539,6 +1542,9 @@ def generate(
       shares: for l1.. the fraction of concepts sharing the source word form (default falling from
         0.85 to 0.25, i.e. decreasing relatedness).
       orders: for l1.. the clause order, SVO/SOV/VSO (default SVO, SOV, VSO, SOV, VSO...).
+      codes: the language codes, in the order l0, l1, ... (default `l<i>`): real codes (en, hi,
+        ...) write the benchmark as data in real languages' names would be, for the preset
+        smoke tests (`write_release` lays it out as the real releases).
       verbose: print counts, size and generation time.
     """
     t0 = time.perf_counter()
@@ -1599,6 +1605,13 @@ def generate(
                 source,
             )
         )
+    if codes is not None:
+        codes = [str(c) for c in codes]
+        if len(codes) != languages or len(set(codes)) != len(codes):
+            raise ConfigError(
+                f"benchmark.codes: expected {languages} distinct language codes, got {codes}"
+            )
+        langs = [replace(L, code=c) for L, c in zip(langs, codes)]
     plan = plan_sizes(tasks, langs, scale, eval_size, sizes)
 
     out = Path(out)
@@ -1627,7 +1640,7 @@ def generate(
             "name": "synthetic",
             "seed": seed,
             "languages": [L.code for L in langs],
-            "source_language": "l0",
+            "source_language": langs[0].code,
             "train_languages": [L.code for L in langs if not L.zero_shot],
             "zero_shot_languages": [L.code for L in langs if L.zero_shot],
             "relatedness": {L.code: L.relatedness() for L in langs},
@@ -1654,6 +1667,71 @@ def generate(
             f"in {time.perf_counter() - t0:.2f} s -> {out}"
         )
     return manifest
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark laid out as the real releases (for presets' smoke tests)
+# --------------------------------------------------------------------------------------------
+
+
+def _copy(src: Path, dest: Path) -> None:
+    if not src.exists():
+        raise ConfigError(f"{src}: not in the synthetic benchmark (generate its task first)")
+    shutil.copytree(src, dest, dirs_exist_ok=True)
+
+
+def _qa_files(raw: Path, split: str) -> dict[str, Path]:
+    """language -> the benchmark's QA file of `split` (SQuAD v1.1 JSON, MLQA's naming)."""
+    folder = raw / "mlqa" / "MLQA_V1" / split
+    pat = re.compile(rf"^{split}-context-(?P<l>[^-]+)-question-(?P=l)\.json$")
+    return {m["l"]: f for f in sorted(folder.glob("*.json")) if (m := pat.match(f.name))}
+
+
+def write_release(
+    raw: str | Path, dataset: str, dest: str | Path, layout: str = "original"
+) -> None:
+    """Lay out the benchmark generated at `raw` as `dataset`'s release unpacks, under `dest`.
+
+    What `prepare --dataset <dataset> --raw <dest> --layout <layout>` then reads is exactly the
+    benchmark's data in that publisher's layout: XNLI 1.0 + XNLI-MT 1.0, PAWS-X `x-final/`, PAN-X
+    per-language folders, UD v2.5 `ud-treebanks-v2.5/UD_*/`, MLQA v1 (dev and test only, as
+    released), SQuAD v1.1 (`train-v1.1.json`, `dev-v1.1.json`: the source language's QA), and
+    XTREME's translate-train SQuAD (the other languages' QA train, flat or in XTREME's
+    `squad/translate-train/`). Other (dataset, layout) pairs are refused with one line.
+    """
+    raw, dest = Path(raw), Path(dest)
+    manifest = read_json(raw / "synthetic.json")
+    source = manifest["source_language"]
+    key = (dataset, layout)
+    if key == ("xnli", "original"):
+        _copy(raw / "xnli", dest)
+    elif key == ("pawsx", "original"):
+        _copy(raw / "paws-x", dest)
+    elif key == ("panx", "original"):
+        _copy(raw / "panx", dest)
+    elif key == ("udpos", "original"):
+        _copy(raw / "udpos", dest / "ud-treebanks-v2.5")
+    elif key == ("mlqa", "original"):
+        for split in ("dev", "test"):
+            _copy(raw / "mlqa" / "MLQA_V1" / split, dest / "MLQA_V1" / split)
+    elif key == ("squad", "original"):
+        dest.mkdir(parents=True, exist_ok=True)
+        for split, name in (("train", "train-v1.1.json"), ("dev", "dev-v1.1.json")):
+            files = _qa_files(raw, split)
+            if source not in files:
+                raise ConfigError(f"{raw}: no {split} QA data in the source language {source}")
+            shutil.copy2(files[source], dest / name)
+    elif dataset == "squad_translate_train" and layout in ("original", "xtreme"):
+        folder = dest if layout == "original" else dest / "squad" / "translate-train"
+        folder.mkdir(parents=True, exist_ok=True)
+        for lang, f in _qa_files(raw, "train").items():
+            if lang != source:
+                shutil.copy2(f, folder / f"squad.translate.train.{source}-{lang}.json")
+    else:
+        raise ConfigError(
+            f"write_release: the synthetic benchmark is not written as {dataset} ({layout} "
+            "layout) yet"
+        )
 
 
 if __name__ == "__main__":  # python -m pipeline.data.synthetic OUT [SEED]

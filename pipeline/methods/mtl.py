@@ -22,45 +22,16 @@ Options (recorded in the run's options; defaults first):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from pipeline.config import method_params, temperature
-from pipeline.engine import TrainContext
 from pipeline.errors import ConfigError
 from pipeline.methods.base import Method
-from pipeline.records import TLP
 from pipeline.sampling import CategoricalSampler, temperature_probs
 
 MIXING = ("sample", "concat")
-
-
-def mean_loss_step(ctx: TrainContext, tlps: Sequence[TLP]) -> float:
-    """One optimizer step on (1/n) Σ_j loss(next batch of tlps[j]) (repeats allowed).
-
-    The engine's inner step for several TLPs: train mode, gradients of the n batch losses
-    accumulated (each scaled by 1/n, one graph alive at a time), clipping, one optimizer and one
-    scheduler step, `.grad` cleared, one inner step counted. Returns the mean batch loss.
-    """
-    n = len(tlps)
-    if n < 1:
-        raise ValueError("mean_loss_step needs at least one TLP")
-    ctx.model.train()
-    total = 0.0
-    for tlp in tlps:
-        loss = ctx.loss(tlp, ctx.batch(tlp))
-        (loss / n).backward()
-        total += loss.item()
-    if ctx.params.get("max_grad_norm"):
-        torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), ctx.params["max_grad_norm"])
-    ctx.optimizer.step()
-    ctx.scheduler.step()
-    ctx.optimizer.zero_grad(set_to_none=True)
-    ctx.inner_steps_done += 1
-    return total / n
 
 
 class MTL(Method):
@@ -114,7 +85,7 @@ class MTL(Method):
             tlp = self.ctx.tlps[self._next_tlp()]
             return {"loss": self.ctx.inner_step(tlp), "tlps": [str(tlp)]}
         tlps = [self.ctx.tlps[self._next_tlp()] for _ in range(self.tasks_per_step)]
-        return {"loss": mean_loss_step(self.ctx, tlps), "tlps": [str(t) for t in tlps]}
+        return {"loss": self.ctx.mean_loss_step(tlps), "tlps": [str(t) for t in tlps]}
 
     def options(self) -> dict[str, Any]:
         if self.mixing == "concat":

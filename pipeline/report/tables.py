@@ -17,7 +17,7 @@ Every cell is an experiment × TLP over the experiment's seeds. Outputs under re
     plots/dev_score/<run>.csv     step, dev_mean                 (DVC plots)
 
 The 95% interval pools two sources of variation: the test examples and the seeds (a two-level
-bootstrap, `pipeline.stats.bootstrap_ci`), so it reads as "where this method's score on data like
+bootstrap, `pipeline.report.stats.bootstrap_ci`), so it reads as "where this method's score on data like
 this lies", not just "how lucky this test set was". Model selection (which τ, which baseline)
 uses the mean dev score over seeds; test is only read for the picked entries.
 """
@@ -35,11 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import stats
 from pipeline.config import active_experiments, experiment_runs
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_write_json, atomic_write_text, read_json
 from pipeline.records import TLP
+from pipeline.report import stats
 
 #: the splits of a result row: seen TLPs (dev, test) and unseen-language TLPs (zs_dev, zs_test)
 ROW_SPLITS = ("dev", "test", "zs_dev", "zs_test")

@@ -1,0 +1,180 @@
+"""Every preset in configs/ runs end to end: real Snakemake, generated data in the preset's own
+raw layouts, dataset names and language codes, and every table the preset promises.
+
+One small overlay swaps only what cannot run offline or in CI time: the hub encoder for the tiny
+local one (pretrained on the train splits: the releases carry no unlabelled text), the step and
+epoch counts, the sequence lengths and dataset sizes, the number of seeds (one; the seeds
+machinery is covered by the embedded default's end-to-end test) and the fine-tuning job layout
+(`per-model`: the same fine-tuning runs, fewer start-ups). Everything else — TLPs, zero-shot
+languages, selections, samplers, the fine-tuning protocol, metrics, sources, options, tables —
+is the preset's own.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import active_experiments, experiment_runs, load_params, zero_shot_langs
+from pipeline.data.synthetic import generate, write_release
+from pipeline.records import TLP
+from tests.conftest import REPO
+from tests.e2e import make_project, run
+
+pytestmark = pytest.mark.e2e
+
+PRESETS = sorted((REPO / "configs").glob("*.yaml"))
+#: the synthetic benchmark's task of each dataset a preset may read
+TASK_OF = {
+    "xnli": "nli",
+    "pawsx": "pa",
+    "udpos": "pos",
+    "panx": "ner",
+    "squad": "qa",
+    "squad_translate_train": "qa",
+    "mlqa": "qa",
+}
+TRAIN, EVAL = 16, 8  # examples per TLP (train; dev and test)
+
+
+def overlay(cfg: dict) -> dict:
+    """The smoke overlay of a merged preset config (see the module docstring)."""
+    exps = {}
+    for name, exp in active_experiments(cfg).items():
+        small = {"epochs": 1} if "epochs" in exp else {"steps": 2}
+        if exp.get("method") == "seq_reptile":
+            small["inner_steps"] = 4
+        exps[name] = small
+    ft = cfg["finetune"]
+    return {
+        "seeds": [1],
+        "encoder": {
+            "name": None,
+            "tokenizer": {"vocab_size": 300, "min_frequency": 1},
+            "architecture": {
+                "hidden_size": 16,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "intermediate_size": 32,
+                "max_position_embeddings": 96,
+                "dropout": 0.1,
+            },
+            "pretrain": {"steps": 2, "batch_size": 8, "max_length": 32, "corpus": "train"},
+        },
+        "features": {
+            "max_length": 48,
+            "doc_stride": 16,
+            "max_query_length": 12,
+            "max_answer_length": 8,
+            "tasks": {t: {"max_length": 64} for t in cfg["features"].get("tasks", {})},
+        },
+        "training": {
+            "batch_size": 8,
+            "eval_every": 2,
+            "checkpoint_every": 1000,
+            "max_dev_examples": EVAL,
+            "grad_cosine_batches": 1,
+            "grad_cosine_sketch": min(cfg["training"].get("grad_cosine_sketch", 0), 4096),
+        },
+        "finetune": {
+            "jobs": "per-model",  # the job layout only: which TLPs, inits, epochs, lrs stay
+            "default": {"epochs": 1},
+            "tasks": {t: {"epochs": 1} for t in ft.get("tasks", {})},
+        },
+        "experiments": exps,
+        "report": {"bootstrap": 50},
+    }
+
+
+def preset_languages(cfg: dict) -> tuple[list[str], list[str]]:
+    """(training languages, source first; languages evaluated zero-shot only)."""
+    tlps = [TLP.parse(t) for t in cfg["tlps"]]
+    train = list(dict.fromkeys(["en", *(t.lang for t in tlps)]))
+    tasks = {t.task for t in tlps}
+    zs = list(dict.fromkeys(lg for task in sorted(tasks) for lg in zero_shot_langs(cfg, task)))
+    return train, [lg for lg in zs if lg not in train]
+
+
+def write_raw(cfg: dict, proj: Path) -> None:
+    """The preset's datasets, generated in their real layouts and languages, in data/raw/."""
+    train_langs, zs = preset_languages(cfg)
+    tasks = sorted({TASK_OF[d] for d in cfg["data"]["datasets"]})
+    pool = {str(t) for t in (TLP.parse(x) for x in cfg["tlps"])}
+    sizes = {
+        f"{task}/{lg}": {"train": TRAIN if f"{task}/{lg}" in pool else 0}
+        for task in tasks
+        for lg in train_langs
+    }
+    raw = proj.parent / "synthetic"
+    generate(
+        raw,
+        languages=len(train_langs) + len(zs),
+        zero_shot=len(zs),
+        tasks=tasks,
+        codes=[*train_langs, *zs],
+        sizes=sizes,
+        eval_size=EVAL,
+        text_sentences=0,
+        verbose=False,
+    )
+    lay = cfg["data"]["layout"]
+    for d in cfg["data"]["datasets"]:
+        layout = lay.get(d, "original") if isinstance(lay, dict) else lay
+        write_release(raw, d, proj / "data" / "raw" / d, layout)
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+def test_preset_runs_end_to_end(preset, tmp_path):
+    proj = make_project(tmp_path / "project", commit=False)
+    (proj / "params.yaml").write_text((REPO / "params.yaml").read_text())  # the real default
+    rel = f"configs/{preset.name}"
+    cfg = load_params([proj / "params.yaml", proj / rel])
+    (proj / "smoke.yaml").write_text(yaml.safe_dump(overlay(cfg), sort_keys=False))
+    write_raw(cfg, proj)
+    smk = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", rel, "smoke.yaml"]
+    res = run(smk, proj, timeout=3000)
+    merged = load_params([proj / "params.yaml", proj / rel, proj / "smoke.yaml"])
+    runs = experiment_runs(merged)
+
+    # every run trained and scored; every table exists, with the preset's rows and columns
+    for r in runs:
+        assert (proj / "results/scores" / f"{r.id}.json").exists(), r.id
+    tables = proj / "results/tables"
+    t2 = (tables / "paper_table2.md").read_text()
+    rows = {exp.get("row", name) for name, exp in active_experiments(merged).items()}
+    for row in rows:
+        assert f"| {row} |" in t2 or f"| {row} |" in (tables / "paper_table4.md").read_text(), row
+    header = next(line for line in t2.splitlines() if line.startswith("| model |"))
+    assert sorted(header.strip("| ").split(" | ")[1:-1]) == sorted(merged["tlps"])
+    t3 = (tables / "paper_table3.md").read_text()
+    header = next(line for line in t3.splitlines() if line.startswith("| model |"))
+    want_zs = {
+        f"{t}/{lg}"
+        for t in {TLP.parse(x).task for x in merged["tlps"]}
+        for lg in zero_shot_langs(merged, t)
+    }
+    assert set(header.strip("| ").split(" | ")[1:-1]) == want_zs
+    with open(tables / "per_seed.csv") as f:
+        assert {r["experiment"] for r in csv.DictReader(f)} == {r.experiment for r in runs}
+
+    # the preset's metrics, sources and options reach the results
+    scores = {p.stem: json.loads(p.read_text()) for p in (proj / "results/scores").glob("*.json")}
+    main = merged.get("metrics", {}).get("main", {})
+    sources = merged["data"].get("sources", {})
+    for sc in scores.values():
+        for tlp, splits in sc["scores"].items():
+            task = TLP.parse(tlp).task
+            for split, m in splits.items():
+                if task in main:
+                    assert m["main_key"] == main[task], (sc["run"], tlp)
+                want = sources.get(task, {}).get(split)
+                if isinstance(want, str):
+                    assert m["source"] == want, (sc["run"], tlp, split)
+    plan = json.loads((proj / "data/plan.json").read_text())["splits"]
+    assert set(plan) >= {str(t) for r in runs for t in r.eval_tlps}
+    assert "data sources:" in res.stderr  # several datasets: where each split comes from
