@@ -195,6 +195,19 @@ METHOD_PROPS: dict[str, dict[str, Any]] = {
         "inner_steps": _default(_pos_int, 1000),
         "eta": _default(_WEIGHT, 0.1),
     },
+    # X-MAML (Nooralahzadeh et al. 2020): support and query from the same TLP; `steps` counts
+    # meta-steps (one outer optimizer step each); see pipeline/methods/xmaml.py for the options
+    "xmaml": {
+        **_SAMPLING,
+        "temperature": _default(_SAMPLING["temperature"], 1.0),
+        "sampling_sizes": _default(_SAMPLING["sampling_sizes"], "examples"),
+        "inner_steps": _default({"type": "integer", "minimum": 0}, 1),
+        "inner_lr": _default({"type": "number", "minimum": 0}, 1e-4),
+        "first_order": _default({"type": "boolean"}, False),
+        "support_query": _default({"enum": ["batches", "halves"]}, "batches"),
+        "meta_batch": _default({"oneOf": [{"const": "all"}, _pos_int]}, "all"),
+        "reduce": _default({"enum": ["mean", "sum"]}, "mean"),
+    },
 }
 
 

@@ -87,6 +87,25 @@ class TrainContext:
     def loss(self, tlp: TLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return for_task(tlp.task).loss(self.model(tlp.task, batch), batch)
 
+    def functional_loss(
+        self, params: dict[str, torch.Tensor], tlp: TLP, batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """The loss of `tlp` on `batch` with the model's parameters replaced by `params`
+        (`torch.func.functional_call`; names missing from `params` keep the model's own): how
+        MAML-style methods evaluate adapted parameters without copying the model."""
+        out = torch.func.functional_call(self.model, params, (tlp.task, batch))
+        return for_task(tlp.task).loss(out, batch)
+
+    def outer_step(self) -> None:
+        """Apply the accumulated `.grad`: clipping, one optimizer and one scheduler step,
+        `.grad` cleared, one optimizer step counted (every method's step ends here)."""
+        if self.params.get("max_grad_norm"):
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params["max_grad_norm"])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.inner_steps_done += 1
+
     def inner_step(self, tlp: TLP) -> float:
         """One optimizer step of the shared model on the next batch of `tlp`."""
         return self.mean_loss_step([tlp])
@@ -108,12 +127,7 @@ class TrainContext:
             loss = self.loss(tlp, self.batch(tlp))
             (loss / n).backward()
             total += loss.item()
-        if self.params.get("max_grad_norm"):
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params["max_grad_norm"])
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.inner_steps_done += 1
+        self.outer_step()
         return total / n
 
 

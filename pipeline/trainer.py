@@ -124,7 +124,7 @@ class Trainer:
         per_step = method_cls.inner_steps_per_step(self.p)
         if "epochs" in self.p:  # passes over the selected data, in (meta-)steps
             batches = sum(s.batches_per_epoch() for s in streams.values())
-            per_batch = method_cls.batches_per_step(self.p)
+            per_batch = method_cls.batches_per_step(self.p, len(streams))
             self.total_steps = max(1, math.ceil(self.p["epochs"] * batches / per_batch))
         else:
             self.total_steps = self.p["steps"]

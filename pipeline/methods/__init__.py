@@ -10,12 +10,14 @@ def get_method(name: str) -> type[Method]:
     from pipeline.methods.reptile import Reptile
     from pipeline.methods.seq_reptile import SequentialReptile
     from pipeline.methods.stl import STL
+    from pipeline.methods.xmaml import XMAML
 
     registry: dict[str, type[Method]] = {
         "stl": STL,
         "mtl": MTL,
         "reptile": Reptile,
         "seq_reptile": SequentialReptile,
+        "xmaml": XMAML,
     }
     try:
         return registry[name]

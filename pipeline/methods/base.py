@@ -28,9 +28,10 @@ class Method(ABC):
         return 1
 
     @classmethod
-    def batches_per_step(cls, params: dict[str, Any]) -> int:
-        """Training batches one `step` consumes (sizes `epochs`); one per optimizer step unless
-        a step averages several batches (MTL with `tasks_per_step`)."""
+    def batches_per_step(cls, params: dict[str, Any], n_tlps: int = 1) -> int:
+        """Training batches one `step` consumes from a run of `n_tlps` TLPs (sizes `epochs`);
+        one per optimizer step unless a step reads several (MTL with `tasks_per_step`, MAML's
+        support and query batches)."""
         return cls.inner_steps_per_step(params)
 
     @abstractmethod

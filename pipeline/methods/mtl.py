@@ -56,7 +56,7 @@ class MTL(Method):
         self._plan: np.ndarray | None = None
 
     @classmethod
-    def batches_per_step(cls, params: dict[str, Any]) -> int:
+    def batches_per_step(cls, params: dict[str, Any], n_tlps: int = 1) -> int:
         """Training batches one `step` consumes (for sizing `epochs`); optimizer steps stay 1."""
         return int(method_params(cls.name, params)["tasks_per_step"])
 
