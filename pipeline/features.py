@@ -106,7 +106,8 @@ def load_split_data(
                     settings.max_length,
                 )
         if cached is not None:
-            with atomic_dir(cached) as tmp:
+            # concurrent jobs may featurize the same split: the first copy to land is kept
+            with atomic_dir(cached, keep_existing=True) as tmp:
                 features.save_to_disk(str(tmp))
     cols = task.model_columns(train)
     tensors = {c: torch.from_numpy(column_array(features, c)).long() for c in cols}

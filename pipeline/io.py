@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -56,17 +57,26 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_dir(path: str | os.PathLike, keep_existing: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary directory beside `path`; it replaces `path` only if the block succeeds.
 
     An existing `path` is replaced whole (moved aside, then removed), so readers never see a mix.
+    `keep_existing` is for content-addressed caches that concurrent jobs may fill at once (the
+    same key means the same content): whichever writer lands first wins, and a writer that finds
+    `path` already there, before or during its rename, discards its own copy.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        if path.exists():
+        if keep_existing:
+            try:
+                os.replace(tmp, path)  # atomic; fails when another writer's copy is in place
+            except OSError as e:
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not path.is_dir():
+                    raise
+        elif path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / "x")
             os.replace(tmp, path)
