@@ -37,6 +37,7 @@ from pipeline.models.multitask import MultiTaskModel
 from pipeline.multidds import Rewards
 from pipeline.optim import make_optimizer, make_scheduler
 from pipeline.records import TLP
+from pipeline.tasks import FeatureSettings
 
 LABELS = {
     "nli": {"label": ["contradiction", "entailment", "neutral"]},
@@ -59,7 +60,7 @@ def synthetic_split(tlp: TLP, n: int, length: int, vocab: int, g: torch.Generato
     else:
         start = torch.randint(1, length - 4, (n,), generator=g)
         t["start_positions"], t["end_positions"] = start, start + 2
-    return SplitData(tlp, "train", Path("."), None, list(range(n)), t)  # type: ignore[arg-type]
+    return SplitData(tlp, "train", Path("."), None, list(range(n)), t, FeatureSettings())  # type: ignore[arg-type]
 
 
 def build(args: argparse.Namespace, seed: int = 0) -> TrainContext:
