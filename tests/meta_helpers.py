@@ -66,6 +66,23 @@ def same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+class Killed(Exception):
+    """Stands in for a SIGKILL in the resume tests."""
+
+
+def kill_at(t: Trainer, call: int) -> None:
+    """Make the `call`-th `method.step()` of `t` raise Killed (the steps before it run)."""
+    step, calls = t.method.step, {"n": 0}
+
+    def dying_step() -> dict[str, Any]:
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise Killed
+        return step()
+
+    t.method.step = dying_step  # type: ignore[method-assign]
+
+
 # -- toy contexts ------------------------------------------------------------------------------
 
 

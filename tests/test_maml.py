@@ -18,6 +18,8 @@ from pipeline.records import TLP
 from tests.meta_helpers import (
     TLPS3,
     Headed,
+    Killed,
+    kill_at,
     make_run,
     same,
     toy_context,
@@ -271,22 +273,11 @@ def test_xmaml_epochs_count_support_and_query_batches():
 
 
 def test_xmaml_resumes_bit_identically(tiny_world, tmp_path):
-    class Killed(Exception):
-        pass
-
     run = make_run("xmaml", TLPS3, steps=5, checkpoint_every=2, eval_every=3, meta_batch=2)
     full = trainer(tiny_world, run, tmp_path / "ckpt-full")
     full.fit(tmp_path / "out-full")
     killed = trainer(tiny_world, run, tmp_path / "ckpt")
-    step, calls = killed.method.step, {"n": 0}
-
-    def dying_step():
-        calls["n"] += 1
-        if calls["n"] == 4:  # after the checkpoint at step 2, before the one at step 4
-            raise Killed
-        return step()
-
-    killed.method.step = dying_step
+    kill_at(killed, 4)  # after the checkpoint at step 2, before the one at step 4
     with pytest.raises(Killed):
         killed.fit(tmp_path / "out")
     resumed = trainer(tiny_world, run, tmp_path / "ckpt")

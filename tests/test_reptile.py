@@ -19,8 +19,10 @@ from pipeline.tasks import for_task
 from tests.conftest import REPO
 from tests.meta_helpers import (
     TLPS3,
+    Killed,
     batch_of,
     headed_context,
+    kill_at,
     make_run,
     quadratic_context,
     same,
@@ -214,10 +216,6 @@ def test_schedule_is_sized_in_inner_steps(tiny_world, tmp_path):
     assert t.ctx.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 18 / 22)
 
 
-class Killed(Exception):
-    pass
-
-
 RESUMABLE = {
     "reptile": dict(m=2, k=2, beta=0.5),
     "reptile-reset-norepl": dict(m=2, k=1, optimizer_state="reset", replacement=False),
@@ -264,16 +262,7 @@ def test_resume_after_kill_gives_identical_weights(tiny_world, tmp_path, case):
     expected_history = json.loads((tmp_path / "out-full" / "history.json").read_text())
 
     killed = trainer(tiny_world, run, tmp_path / "ckpt")
-    step = killed.method.step
-    calls = {"n": 0}
-
-    def dying_step():
-        calls["n"] += 1
-        if calls["n"] == 6:  # after the checkpoint at step 4, before the one at step 6
-            raise Killed
-        return step()
-
-    killed.method.step = dying_step
+    kill_at(killed, 6)  # after the checkpoint at step 4, before the one at step 6
     with pytest.raises(Killed):
         killed.fit(tmp_path / "out")
     assert not (tmp_path / "out").exists()

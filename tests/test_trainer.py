@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipeline.config import Run
-from tests.meta_helpers import make_run, trainer, weights
+from tests.meta_helpers import Killed, kill_at, make_run, trainer, weights
 
 
 def test_mtl_trains_and_writes_outputs(tiny_world, tmp_path):
@@ -26,10 +26,6 @@ def test_mtl_trains_and_writes_outputs(tiny_world, tmp_path):
     assert (tmp_path / "out" / "history.json").exists()
 
 
-class Killed(Exception):
-    pass
-
-
 @pytest.mark.parametrize(
     "method, tlps, over",
     [
@@ -45,16 +41,7 @@ def test_resume_after_kill_gives_identical_weights(tiny_world, tmp_path, method,
     expected = weights(full.model)
 
     killed = trainer(tiny_world, run, tmp_path / "ckpt")
-    step = killed.method.step
-    calls = {"n": 0}
-
-    def dying_step():
-        calls["n"] += 1
-        if calls["n"] == 6:  # after the checkpoint at step 4, before the one at step 6
-            raise Killed
-        return step()
-
-    killed.method.step = dying_step
+    kill_at(killed, 6)  # after the checkpoint at step 4, before the one at step 6
     with pytest.raises(Killed):
         killed.fit(tmp_path / "out")
     assert not (tmp_path / "out").exists()  # no partial output
@@ -92,16 +79,7 @@ def test_same_seed_same_numbers_and_different_seed_differs(tiny_world, tmp_path)
 def test_checkpoint_of_another_config_is_not_resumed(tiny_world, tmp_path):
     run = make_run("stl", ["ner/l0"], steps=4, checkpoint_every=2)
     t = trainer(tiny_world, run, tmp_path / "ckpt")
-    step = t.method.step
-    calls = {"n": 0}
-
-    def dying_step():
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise Killed
-        return step()
-
-    t.method.step = dying_step
+    kill_at(t, 3)
     with pytest.raises(Killed):
         t.fit(tmp_path / "o1")
     assert trainer(tiny_world, run, tmp_path / "ckpt")._resume()[0] == 2  # same config: resumes
@@ -133,16 +111,7 @@ def test_mtl_concat_resumes_exactly(tiny_world, tmp_path):
     full = trainer(tiny_world, run, tmp_path / "a")
     full.fit(tmp_path / "oa")
     killed = trainer(tiny_world, run, tmp_path / "b")
-    step = killed.method.step
-    calls = {"n": 0}
-
-    def dying_step():
-        calls["n"] += 1
-        if calls["n"] == 6:
-            raise Killed
-        return step()
-
-    killed.method.step = dying_step
+    kill_at(killed, 6)
     with pytest.raises(Killed):
         killed.fit(tmp_path / "ob")
     resumed = trainer(tiny_world, run, tmp_path / "b")
