@@ -198,7 +198,6 @@ METHOD_PROPS: dict[str, dict[str, Any]] = {
     # X-MAML (Nooralahzadeh et al. 2020): support and query from the same TLP; `steps` counts
     # meta-steps (one outer optimizer step each); see pipeline/methods/xmaml.py for the options
     "xmaml": {
-        **_SAMPLING,
         "temperature": _default(_SAMPLING["temperature"], 1.0),
         "sampling_sizes": _default(_SAMPLING["sampling_sizes"], "examples"),
         "inner_steps": _default({"type": "integer", "minimum": 0}, 1),

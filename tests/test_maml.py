@@ -289,5 +289,6 @@ def test_xmaml_resumes_bit_identically(tiny_world, tmp_path):
 
 
 def test_xmaml_rejects_bad_options(tiny_world, tmp_path):
-    with pytest.raises(ConfigError, match="meta_batch"):
-        trainer(tiny_world, make_run("xmaml", TLPS3, meta_batch="some"), tmp_path / "a")
+    for bad in ("some", 0, True):
+        with pytest.raises(ConfigError, match="meta_batch"):
+            trainer(tiny_world, make_run("xmaml", TLPS3, meta_batch=bad), tmp_path / "a")

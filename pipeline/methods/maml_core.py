@@ -104,9 +104,9 @@ def accumulate_meta_gradient(
             raise ValueError("a meta-task needs a query batch")
         adapted = adapt(ctx, theta, task.support, lr, first_order, inner)
         q = ctx.functional_loss(adapted, *task.query)
-        (q * scale if scale != 1.0 else q).backward()
+        (q * scale).backward()  # × 1.0 is exact: n = 0 stays plain training bit for bit
         query_total += q.item()
-        del adapted, q
+        del adapted, q  # free θ' before the next task builds its own
     logs = {"loss": query_total / len(tasks)}
     if inner:
         logs["support_loss"] = sum(inner) / len(inner)

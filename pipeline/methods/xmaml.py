@@ -37,9 +37,8 @@ from pipeline.engine import TrainContext
 from pipeline.errors import ConfigError
 from pipeline.methods import maml_core
 from pipeline.methods.base import Method
-from pipeline.methods.trajectory import SAMPLING_SIZES, check_choice, parse_temperature
+from pipeline.methods.trajectory import TLPSampling, check_choice, parse_temperature
 from pipeline.records import TLP
-from pipeline.sampling import CategoricalSampler, temperature_probs
 
 SUPPORT_QUERY = ("batches", "halves")
 
@@ -56,23 +55,20 @@ class XMAML(Method):
         self.support_query = check_choice("support_query", p["support_query"], SUPPORT_QUERY)
         self.reduce = check_choice("reduce", p["reduce"], maml_core.REDUCE)
         self.meta_batch = p["meta_batch"]
-        if self.meta_batch != "all" and (
-            isinstance(self.meta_batch, bool) or not isinstance(self.meta_batch, int)
-        ):
+        m = self.meta_batch
+        if m != "all" and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
             raise ConfigError(
                 f"meta_batch: expected 'all' or an integer >= 1, got {self.meta_batch!r}"
             )
         if self.support_query == "halves" and params["batch_size"] < 2:
             raise ConfigError("support_query: halves needs batch_size >= 2")
-        self.unit = check_choice("sampling_sizes", p["sampling_sizes"], SAMPLING_SIZES)
-        self.tau = parse_temperature(p["temperature"])
-        probs = temperature_probs(ctx.sizes(self.unit), self.tau)
-        self.sampler = CategoricalSampler(probs, seed=params["seed"] + 1)
+        tau = parse_temperature(p["temperature"])
+        self.sampling = TLPSampling(ctx, {**p, "sampler": "temperature"}, tau)
 
     def _tlps(self) -> list[TLP]:
         if self.meta_batch == "all":
             return list(self.ctx.tlps)
-        return [self.ctx.tlps[i] for i in self.sampler.draw_many(int(self.meta_batch), True)]
+        return self.sampling.draw_many(int(self.meta_batch), True)
 
     def _task(self, tlp: TLP) -> maml_core.MetaTask:
         ctx = self.ctx
@@ -108,12 +104,11 @@ class XMAML(Method):
             "support_query": self.support_query,
             "meta_batch": self.meta_batch,
             "outer_optimizer": type(self.ctx.optimizer).__name__,
-            "temperature": "inf" if self.tau == float("inf") else self.tau,
-            "sampling_sizes": self.unit,
+            **self.sampling.options(),
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"sampler": self.sampler.state_dict()}
+        return self.sampling.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.sampler.load_state_dict(state["sampler"])
+        self.sampling.load_state_dict(state)
