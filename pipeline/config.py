@@ -13,7 +13,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +86,36 @@ SELECTION = {
 #: seeds of the repeated runs (weights, data order, sampling, dropout); tables show mean ± sd
 _SEEDS = {"type": "array", "items": _nonneg_int, "minItems": 1, "uniqueItems": True}
 
+#: a language code, or a grid placeholder (`aux`, `target`) standing for the grid entry's ones
+_LANG = {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"}
+#: a TLP whose language may be a grid placeholder (`nli/aux`, `nli/target`)
+_TLP_LIST = {"type": "array", "items": _tlp, "minItems": 1, "uniqueItems": True}
+#: grid placeholders and what replaces them (Liu et al.'s aux -> target language grid)
+PLACEHOLDERS = ("aux", "target")
+
 _COMMON_EXPERIMENT = {
     "method": {"type": "string"},
+    # start from the model of another experiment (same seed, or that experiment's only seed):
+    # Liu et al.'s English fine-tuning is a stage of its own, shared by every run from it
+    "init": _name,
+    # the split the run trains on: `dev` for meta-training on development sets (X-MAML,
+    # XLA-MAML: auxiliary languages have dev data only); its TLPs may be any prepared TLP, and
+    # the model is selected on the dev sets of the evaluated TLPs it did not train on
+    "train_split": {"enum": ["train", "dev"]},
+    # grids: one run per entry; an entry of `aux` is a language or languages joined by `+`
+    # (`bg+de`); `aux` / `target` in `tlps`, `finetune_tlps` and a method's language lists
+    # stand for the entry's languages (run ids `<exp>.<aux>[.<target>].s<seed>`, `+` -> `-`)
+    "aux": {
+        "type": "array",
+        "items": {"type": "string", "pattern": r"^[A-Za-z0-9_-]+(\+[A-Za-z0-9_-]+)*$"},
+        "minItems": 1,
+        "uniqueItems": True,
+    },
+    "target": {"type": "array", "items": _LANG, "minItems": 1, "uniqueItems": True},
+    # fine-tune on these TLPs afterwards (few-shot: `finetune_split: dev`, the target's dev
+    # set), each from this run's model; the run itself is then evaluated on everything
+    "finetune_tlps": _TLP_LIST,
+    "finetune_split": {"enum": ["train", "dev"]},
     "steps": _pos_int,  # optimizer steps (STL/MTL) or meta-steps (Reptile family) ...
     "epochs": {"type": "number", "exclusiveMinimum": 0},  # ... or passes over the selected data
     "tlps": SELECTION,
@@ -207,7 +235,24 @@ METHOD_PROPS: dict[str, dict[str, Any]] = {
         "meta_batch": _default({"oneOf": [{"const": "all"}, _pos_int]}, "all"),
         "reduce": _default({"enum": ["mean", "sum"]}, "mean"),
     },
+    # XLA-MAML (Liu et al. 2021): support and query languages are disjoint subsets of
+    # `support` and `query` (per task of the run); see pipeline/methods/xla_maml.py
+    "xla_maml": {
+        "support": _default({"type": "array", "items": _LANG, "minItems": 1}, ["en"]),
+        "query": _default({"type": "array", "items": _LANG, "minItems": 1}, ["aux"]),
+        "subset_size": _default(_pos_int, 1),
+        "sampling": _default({"enum": ["cover", "random"]}, "cover"),
+        "parallel": _default({"type": "boolean"}, True),
+        "inner_steps": _default({"type": "integer", "minimum": 0}, 1),
+        "inner_lr": _default({"type": "number", "minimum": 0}, 1e-5),
+        "first_order": _default({"type": "boolean"}, False),
+        "meta_batch": _default(_pos_int, 1),
+        "reduce": _default({"enum": ["mean", "sum"]}, "mean"),
+    },
 }
+
+#: method keys holding language lists, where grid placeholders are expanded
+LANG_LIST_KEYS = ("support", "query")
 
 
 def method_defaults(method: str) -> dict[str, Any]:
@@ -553,7 +598,24 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
         _validate(exp, schema, where, prefix=("experiments", name))
         if ("steps" in exp) == ("epochs" in exp):
             raise ConfigError(f"{where}: experiments.{name}: expected exactly one of steps, epochs")
-        select_tlps(cfg, exp.get("tlps", "all"), where=f"{where}: experiments.{name}.tlps")
+        if method in PER_TLP_METHODS and (exp.get("aux") or exp.get("target")):
+            raise ConfigError(f"{where}: experiments.{name}: {method} takes no aux/target grid")
+        dev = exp.get("train_split") == "dev"
+        for point in grid_points(exp):
+            gexp = apply_grid(exp, point, f"{where}: experiments.{name}")
+            sel = gexp.get("tlps", "all")
+            select_tlps(cfg, sel, where=f"{where}: experiments.{name}.tlps", any_tlp=dev)
+            for t in gexp.get("finetune_tlps", []):
+                TLP.parse(t)
+        if exp.get("finetune_split") == "dev":
+            tasks = {t.partition("/")[0] for t in exp.get("finetune_tlps", [])}
+            for task in sorted(tasks):
+                lrs = finetune_setting(cfg, task)["lrs"]
+                if len(lrs) != 1:
+                    raise ConfigError(
+                        f"{where}: experiments.{name}.finetune_split: dev leaves no dev set to "
+                        f"choose among finetune lrs {lrs} of {task}; give one"
+                    )
     zs = cfg["zero_shot_langs"]
     for task, langs in zs.items() if isinstance(zs, Mapping) else [(None, zs)]:
         key = "zero_shot_langs" + (f".{task}" if task else "")
@@ -590,12 +652,17 @@ def active_experiments(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg["experiments"].items() if v is not None}
 
 
-def select_tlps(cfg: Mapping[str, Any], selection: Any, where: str = "tlps") -> list[TLP]:
-    """Resolve a selection (All / Task-Limited / Lang-Limited / explicit list) against `tlps`."""
+def select_tlps(
+    cfg: Mapping[str, Any], selection: Any, where: str = "tlps", any_tlp: bool = False
+) -> list[TLP]:
+    """Resolve a selection (All / Task-Limited / Lang-Limited / explicit list) against `tlps`.
+
+    `any_tlp`: an explicit list may name TLPs outside the pool (runs that train on dev splits:
+    the plan checks that each is prepared)."""
     pool = [TLP.parse(t) for t in cfg["tlps"]]
     if isinstance(selection, list):
         chosen = [TLP.parse(t) for t in selection]
-        missing = [str(t) for t in chosen if t not in pool]
+        missing = [] if any_tlp else [str(t) for t in chosen if t not in pool]
         if missing:
             raise ConfigError(f"{where}: {', '.join(missing)} not in the training pool `tlps`")
         return chosen
@@ -622,8 +689,23 @@ class Run:
     train_tlps: tuple[TLP, ...]
     eval_tlps: tuple[TLP, ...]
     params: dict[str, Any] = field(hash=False, compare=False)
-    init: str | None = None  # the run whose model this one starts from (fine-tuning)
+    init: str | None = None  # the run whose model this one starts from (fine-tuning, `init`)
     seed: int = 0
+    grid: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    #: whether the report reads its scores (not the meta runs of a fine-tuned `target` grid:
+    #: their fine-tuning runs are the results)
+    report: bool = field(default=True, hash=False, compare=False)
+    #: "ft" for the fine-tuning runs of `finetune_tlps` (few-shot): their meta run is scored on
+    #: the same TLPs, so they form a row of their own
+    stage: str = field(default="", hash=False, compare=False)
+
+    @property
+    def row(self) -> str:
+        """The result row: the experiment, per `aux` entry for an aux grid (`xla_maml.hi`),
+        and `.ft` for few-shot fine-tuning runs (`en_nli.ft`)."""
+        aux = self.grid.get("aux")
+        row = f"{self.experiment}.{grid_slug(aux)}" if aux else self.experiment
+        return f"{row}.{self.stage}" if self.stage else row
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -635,6 +717,7 @@ class Run:
             "eval_tlps": [str(t) for t in self.eval_tlps],
             "params": self.params,
             "init": self.init,
+            **({"grid": self.grid} if self.grid else {}),
         }
 
 
@@ -666,9 +749,61 @@ def finetune_setting(cfg: Mapping[str, Any], task: str) -> dict[str, Any]:
     return out
 
 
-def _groups(cfg: Mapping[str, Any], selection: Any) -> list[tuple[str | None, list[TLP]]]:
+def grid_slug(entry: str) -> str:
+    """An `aux` entry in run ids: `bg+de` -> `bg-de`."""
+    return entry.replace("+", "-")
+
+
+def grid_points(exp: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The grid entries of an experiment ({} when it has no `aux`/`target` grid)."""
+    auxs = exp.get("aux") or [None]
+    targets = exp.get("target") or [None]
+    return [
+        {k: v for k, v in (("aux", a), ("target", t)) if v is not None}
+        for a in auxs
+        for t in targets
+    ]
+
+
+def _expand_langs(langs: Sequence[str], point: Mapping[str, str], where: str) -> list[str]:
+    out: list[str] = []
+    for lg in langs:
+        if lg not in PLACEHOLDERS:
+            out.append(lg)
+        elif lg not in point:
+            raise ConfigError(f"{where}: {lg!r} stands for a grid entry, but `{lg}` is not set")
+        else:
+            out.extend(point[lg].split("+"))
+    return list(dict.fromkeys(out))
+
+
+def apply_grid(exp: Mapping[str, Any], point: Mapping[str, str], where: str) -> dict[str, Any]:
+    """The experiment of one grid entry: placeholders in `tlps`, `finetune_tlps` and the
+    method's language lists replaced, `aux`/`target` dropped (a run's params then do not
+    change when entries are added) and the entry recorded as `grid`."""
+    out = {k: v for k, v in exp.items() if k not in PLACEHOLDERS}
+    for key in ("tlps", "finetune_tlps"):
+        if isinstance(exp.get(key), list):
+            tlps = []
+            for t in exp[key]:
+                task, _, lang = t.partition("/")
+                tlps += [f"{task}/{lg}" for lg in _expand_langs([lang], point, f"{where}.{key}")]
+            out[key] = list(dict.fromkeys(tlps))
+    props = METHOD_PROPS.get(exp.get("method"), {})
+    for key in LANG_LIST_KEYS:
+        if key in props:
+            value = exp.get(key, props[key].get("default"))
+            out[key] = _expand_langs(value, point, f"{where}.{key}")
+    if point:
+        out["grid"] = dict(point)
+    return out
+
+
+def _groups(
+    cfg: Mapping[str, Any], selection: Any, any_tlp: bool = False
+) -> list[tuple[str | None, list[TLP]]]:
     """(suffix, TLPs) per model an experiment trains: one, or one per task / language."""
-    tlps = select_tlps(cfg, selection)
+    tlps = select_tlps(cfg, selection, any_tlp=any_tlp)
     if selection == "each-task":
         return [(t, [x for x in tlps if x.task == t]) for t in dict.fromkeys(x.task for x in tlps)]
     if selection == "each-lang":
@@ -688,9 +823,9 @@ def _models(
     """
     out = []
     dev = exp.get("multidds", {}).get("dev") if exp.get("sampler") == "multidds" else None
-    for suffix, tlps in _groups(cfg, selection):
+    for suffix, tlps in _groups(cfg, selection, exp.get("train_split") == "dev"):
         rid = f"{name}.{suffix}" if suffix else name
-        zs = tuple(_zero_shot(cfg, tlps, selection))
+        zs = tuple(z for z in _zero_shot(cfg, tlps, selection) if z not in tlps)
         if dev not in ("target", "each-lang", "each-task"):
             out.append((rid, tlps, tlps, zs, params))
             continue
@@ -724,7 +859,6 @@ def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
     params hold its own `seed` only, so adding a seed leaves the other runs' params unchanged.
     """
     runs: list[Run] = []
-    per_tlp_ft = cfg["finetune"].get("jobs", "per-model") == "per-tlp"
 
     def with_metrics(params: dict[str, Any], tlps: Sequence[TLP]) -> dict[str, Any]:
         """The `metrics` options that concern the run's tasks (selection and scores use them)."""
@@ -750,31 +884,139 @@ def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
                     rid = f"{name}.{t.slug}.s{s}"
                     runs.append(Run(rid, name, exp["method"], (t,), (t,), params, seed=s))
             continue
-        finetune = exp.get("finetune", exp["method"] in META_METHODS)
-        for rid, tlps, targets, zs, model_params in _models(cfg, name, exp, base, selection):
-            for s in seeds:
-                meta = f"{rid}.s{s}"
-                evals = zs if finetune else tuple(targets) + zs
-                params = with_metrics({**model_params, "seed": s}, [*tlps, *evals])
-                runs.append(Run(meta, name, exp["method"], tuple(tlps), evals, params, seed=s))
-                if not finetune:
-                    continue
-                groups = [(t.slug, (t,)) for t in targets] if per_tlp_ft else [("all", targets)]
-                for part, tt in groups:
-                    ft_params = with_metrics(
-                        {
-                            **cfg["training"],
-                            "seed": s,
-                            "method": "finetune",
-                            "tasks": {t.task: finetune_setting(cfg, t.task) for t in tt},
-                        },
-                        tt,
+        for point in grid_points(exp):
+            gexp = apply_grid(exp, point, f"experiments.{name}")
+            gbase = {
+                **{k: v for k, v in base.items() if k not in PLACEHOLDERS},
+                **{k: v for k, v in gexp.items() if k != "seeds"},
+            }
+            gname = ".".join([name, *(grid_slug(v) for v in point.values())])
+            runs.extend(_experiment_runs(cfg, name, gname, gexp, gbase, point, with_metrics))
+    return _resolve_inits(cfg, runs)
+
+
+def _experiment_runs(
+    cfg: Mapping[str, Any],
+    name: str,
+    gname: str,
+    exp: Mapping[str, Any],
+    base: dict[str, Any],
+    point: dict[str, str],
+    with_metrics: Any,
+) -> list[Run]:
+    """The runs of one grid entry of a multi-TLP experiment (see `experiment_runs`)."""
+    runs: list[Run] = []
+    per_tlp_ft = cfg["finetune"].get("jobs", "per-model") == "per-tlp"
+    seeds = experiment_seeds(cfg, exp)
+    selection = exp.get("tlps", "all")
+    ft_tlps = [TLP.parse(t) for t in exp.get("finetune_tlps", [])]
+    finetune = exp.get("finetune", exp["method"] in META_METHODS or bool(ft_tlps))
+    ft_split = exp.get("finetune_split", "train")
+    for rid, tlps, targets, zs, model_params in _models(cfg, gname, exp, base, selection):
+        targets = ft_tlps or targets
+        if not finetune:
+            evals = tuple(dict.fromkeys([*tlps, *zs]))
+        elif ft_tlps:  # the run's own TLPs and unseen languages as well (the baseline row)
+            evals = tuple(dict.fromkeys([*tlps, *zs, *ft_tlps]))
+        else:
+            evals = zs
+        for s in seeds:
+            meta = f"{rid}.s{s}"
+            params = with_metrics({**model_params, "seed": s}, [*tlps, *evals])
+            report = not (finetune and "target" in point)
+            runs.append(
+                Run(meta, name, exp["method"], tuple(tlps), evals, params, None, s, point, report)
+            )
+            if not finetune:
+                continue
+            groups = [(t.slug, (t,)) for t in targets] if per_tlp_ft else [("all", targets)]
+            for part, tt in groups:
+                ft_params = with_metrics(
+                    {
+                        **cfg["training"],
+                        "seed": s,
+                        "method": "finetune",
+                        "tasks": {t.task: finetune_setting(cfg, t.task) for t in tt},
+                        **({"train_split": ft_split} if ft_split != "train" else {}),
+                    },
+                    tt,
+                )
+                ft_id = f"{meta}.ft.{part}"
+                stage = "ft" if ft_tlps else ""
+                runs.append(
+                    Run(
+                        ft_id,
+                        name,
+                        "finetune",
+                        tuple(tt),
+                        tuple(tt),
+                        ft_params,
+                        meta,
+                        s,
+                        point,
+                        stage=stage,
                     )
-                    ft_id = f"{meta}.ft.{part}"
-                    runs.append(
-                        Run(ft_id, name, "finetune", tuple(tt), tuple(tt), ft_params, meta, s)
-                    )
+                )
     return runs
+
+
+def _resolve_inits(cfg: Mapping[str, Any], runs: list[Run]) -> list[Run]:
+    """Runs of experiments with `init` start from the init experiment's run of the same seed
+    (or of its only seed, when it has one: one English model shared by every seed)."""
+    exps = active_experiments(cfg)
+    _check_init_cycles(exps)
+    by_exp: dict[str, dict[int, list[Run]]] = {}
+    for r in runs:
+        if r.method != "finetune":
+            by_exp.setdefault(r.experiment, {}).setdefault(r.seed, []).append(r)
+    out = []
+    for r in runs:
+        init = exps[r.experiment].get("init")
+        if init is None or r.method == "finetune":
+            out.append(r)
+            continue
+        where = f"experiments.{r.experiment}.init"
+        if init not in by_exp:
+            raise ConfigError(f"{where}: {init!r} is not an active experiment")
+        seeds = by_exp[init]
+        cands = seeds.get(r.seed) or (next(iter(seeds.values())) if len(seeds) == 1 else None)
+        if cands is None:
+            raise ConfigError(
+                f"{where}: {init!r} has no run of seed {r.seed} (seeds {sorted(seeds)}); give it "
+                "the same seeds or a single one"
+            )
+        if len(cands) != 1:
+            raise ConfigError(
+                f"{where}: {init!r} trains {len(cands)} models per seed "
+                f"({', '.join(c.id for c in cands[:3])}…); expected one"
+            )
+        src = cands[0]
+        missing = sorted({t.task for t in r.train_tlps} - {t.task for t in src.train_tlps})
+        if missing:
+            raise ConfigError(
+                f"{where}: {init!r} trains no {', '.join(missing)} head, which {r.id} needs"
+            )
+        # also evaluated on the init's own TLPs of its tasks (the English column of Liu et
+        # al.'s tables); those are not "unseen", so a dev-trained run does not select on them
+        tasks = {t.task for t in r.train_tlps}
+        extra = [t for t in src.train_tlps if t.task in tasks and t not in r.eval_tlps]
+        params = r.params
+        if extra and params.get("train_split") == "dev":
+            seen = {*r.train_tlps, *src.train_tlps}
+            params = {**params, "selection_tlps": [str(t) for t in r.eval_tlps if t not in seen]}
+        out.append(replace(r, init=src.id, eval_tlps=(*r.eval_tlps, *extra), params=params))
+    return out
+
+
+def _check_init_cycles(exps: Mapping[str, Any]) -> None:
+    for name in exps:
+        seen, cur = [name], exps[name].get("init")
+        while cur is not None:
+            if cur in seen:
+                chain = " -> ".join([*seen, cur])
+                raise ConfigError(f"experiments.{name}.init: a cycle ({chain})")
+            seen.append(cur)
+            cur = exps.get(cur, {}).get("init") if isinstance(exps.get(cur), Mapping) else None
 
 
 def get_run(cfg: Mapping[str, Any], run_id: str) -> Run:

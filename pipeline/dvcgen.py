@@ -124,12 +124,15 @@ def _command(
     return re.sub(r"\s+", " ", cmd).strip()
 
 
-def _paths(files: Any, wildcards: list[str]) -> list[str]:
+def _paths(files: Any, wildcards: list[str], skip: frozenset[int] = frozenset()) -> list[str]:
     out = []
     for f in files:
+        if id(f) in skip:
+            continue
         if callable(f):
             raise PipelineError(
-                "dvc-yaml: input functions cannot be written as DVC deps; use a pattern"
+                "dvc-yaml: input functions cannot be written as DVC deps; use a pattern "
+                "(or declare the input in DVC_ITEM_DEPS)"
             )
         s = _template(str(f), wildcards)
         if s not in out:
@@ -137,8 +140,31 @@ def _paths(files: Any, wildcards: list[str]) -> list[str]:
     return out
 
 
+def _split_jobs(rule: Any, jobs: list[Any], item_deps: dict[str, Any]) -> list[tuple]:
+    """The stages of one rule: (stage name, jobs, extra deps, item fields of the extra deps).
+
+    An input given by a function (DVC_ITEM_DEPS: {rule: {name: (template, fn)}}, `fn(wildcards)`
+    the item value or None) cannot be one DVC pattern: the rule's jobs whose function gives a
+    value form a second stage `<rule>_<name>` with the dep `template` (e.g. a run's `init`)."""
+    deps = item_deps.get(rule.name, {})
+    if not deps:
+        return [(rule.name, jobs, [], {})]
+    plain, extra = [], []
+    for job in jobs:
+        values = {n: fn(job.wildcards_dict) for n, (_, fn) in deps.items()}
+        (extra if any(v is not None for v in values.values()) else plain).append(job)
+    out = [(rule.name, plain, [], {})] if plain else []
+    if extra:
+        name = "_".join([rule.name, *deps])
+        out.append((name, extra, [t for t, _ in deps.values()], deps))
+    return out
+
+
 def stages_from_workflow(
-    workflow: Any, dvc_params: dict[str, list[str]], item_fields: dict[str, Any]
+    workflow: Any,
+    dvc_params: dict[str, list[str]],
+    item_fields: dict[str, Any],
+    item_deps: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One stage per rule; a rule with wildcards becomes a `foreach` over its jobs.
 
@@ -153,35 +179,55 @@ def stages_from_workflow(
         jobs = jobs_by_rule.get(rule.name)
         if not jobs or not rule.shellcmd:
             continue  # `all` and rules not in this DAG
-        wcs = sorted(rule.wildcard_names)
-        keys = dvc_params.get(rule.name, [])
-        outs: list[Any] = []
-        metrics: list[Any] = []
-        for o in _paths(rule.output, wcs):
-            (metrics if o in METRICS else outs).append(o)
-        extra = item_fields.get(rule.name, lambda wc: {})
-        first = {k: jobs[0].wildcards_dict[k] for k in wcs}
-        item_keys = frozenset(extra(first)) if wcs else frozenset()
-        cmd = _command(rule, jobs[0], wcs, workflow.config, keys, item_keys)
-        stage: dict[str, Any] = {"cmd": cmd}
-        deps = _paths(rule.input, wcs)
-        if deps:
-            stage["deps"] = deps
-        if keys:
-            stage["params"] = list(keys)
-        if outs:
-            stage["outs"] = outs
-        if metrics:
-            stage["metrics"] = metrics
-        if wcs:
-            items = {}
-            for job in sorted(jobs, key=lambda j: str(j.output[0])):
-                wc = {k: job.wildcards_dict[k] for k in wcs}
-                items[Path(str(job.output[0])).name] = {**wc, **extra(wc)}
-            stages[rule.name] = {"foreach": items, "do": stage}
-        else:
-            stages[rule.name] = stage
+        # the inputs DVC_ITEM_DEPS declares are written by `_split_jobs`, not as patterns
+        declared = rule.name in (item_deps or {})
+        skip = frozenset(id(f) for f in rule.input if callable(f) and declared)
+        for name, group, extra_deps, fields in _split_jobs(rule, jobs, item_deps or {}):
+            stages[name] = _stage(
+                rule, group, extra_deps, fields, skip, workflow, dvc_params, item_fields
+            )
     return stages
+
+
+def _stage(
+    rule: Any,
+    jobs: list[Any],
+    extra_deps: list[str],
+    dep_fields: dict[str, Any],
+    skip: frozenset[int],
+    workflow: Any,
+    dvc_params: dict[str, list[str]],
+    item_fields: dict[str, Any],
+) -> dict[str, Any]:
+    """The DVC stage of some jobs of one rule (see `stages_from_workflow`)."""
+    wcs = sorted(rule.wildcard_names)
+    keys = dvc_params.get(rule.name, [])
+    outs: list[Any] = []
+    metrics: list[Any] = []
+    for o in _paths(rule.output, wcs):
+        (metrics if o in METRICS else outs).append(o)
+    extra = item_fields.get(rule.name, lambda wc: {})
+    first = {k: jobs[0].wildcards_dict[k] for k in wcs}
+    item_keys = frozenset(extra(first)) if wcs else frozenset()
+    cmd = _command(rule, jobs[0], wcs, workflow.config, keys, item_keys)
+    stage: dict[str, Any] = {"cmd": cmd}
+    deps = _paths(rule.input, wcs, skip) + extra_deps
+    if deps:
+        stage["deps"] = deps
+    if keys:
+        stage["params"] = list(keys)
+    if outs:
+        stage["outs"] = outs
+    if metrics:
+        stage["metrics"] = metrics
+    if wcs:
+        items = {}
+        for job in sorted(jobs, key=lambda j: str(j.output[0])):
+            wc = {k: job.wildcards_dict[k] for k in wcs}
+            fields = {n: fn(job.wildcards_dict) for n, (_, fn) in dep_fields.items()}
+            items[Path(str(job.output[0])).name] = {**wc, **extra(wc), **fields}
+        return {"foreach": items, "do": stage}
+    return stage
 
 
 def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> str:
@@ -190,7 +236,9 @@ def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> st
     dvc_params = workflow.globals.get("DVC_PARAMS", {})
     item_fields = workflow.globals.get("DVC_ITEM_FIELDS", {})
     doc = {
-        "stages": stages_from_workflow(workflow, dvc_params, item_fields),
+        "stages": stages_from_workflow(
+            workflow, dvc_params, item_fields, workflow.globals.get("DVC_ITEM_DEPS", {})
+        ),
         "metrics": sorted(METRICS),
         "plots": [
             {"results/plots/train_loss": {"x": "step", "y": "loss", "template": "linear"}},

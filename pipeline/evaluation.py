@@ -139,5 +139,9 @@ def score_run_predictions(
         "init": run.init,
         "train_tlps": [str(t) for t in run.train_tlps],
         "zero_shot_tlps": [str(t) for t in run.eval_tlps if t not in run.train_tlps],
+        **({"row": run.row} if run.row != run.experiment else {}),
+        **({"grid": run.grid} if run.grid else {}),
+        **({"report": False} if not run.report else {}),
+        "train_split": run.params.get("train_split", "train"),
         "scores": scores,
     }

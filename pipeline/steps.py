@@ -143,7 +143,10 @@ def train(
             t: {k: v[k] for k in ("best_step", "best_dev_mean")} for t, v in summary["tlps"].items()
         }
     else:
-        trainer = Trainer(run, *args, checkpoints)
+        init = None  # `init`: start from another experiment's model (Liu et al.'s English model)
+        if run.init is not None:
+            init = model_dir_for(Path("models/runs") / run.init, run.train_tlps[0].task)
+        trainer = Trainer(run, *args, checkpoints, init_model=init)
         summary = trainer.fit(out, clear=False)
         if "best_by_task" in summary:  # one checkpoint per task: each task's TLPs with its own
             models = {

@@ -60,6 +60,17 @@ def mean_main(scores: dict[str, dict[str, float]]) -> float:
     return sum(s["main"] for s in scores.values()) / len(scores)
 
 
+def selection_tlps(run: Run, train_split: str) -> list[TLP]:
+    """The TLPs whose dev sets select the model: the run's own (trained on train splits), or,
+    for a run that trains on dev splits, the evaluated TLPs it did not train on (Liu et al.
+    §4.2: the stopping point from "unseen language development sets"); none: the last step."""
+    if train_split == "train":
+        return list(run.train_tlps)
+    if "selection_tlps" in run.params:  # set by the config (the init's TLPs are not unseen)
+        return [TLP.parse(t) for t in run.params["selection_tlps"]]
+    return [t for t in run.eval_tlps if t not in run.train_tlps]
+
+
 class Trainer:
     """Builds the context for a run, then runs its method to the end with checkpoints."""
 
@@ -88,10 +99,12 @@ class Trainer:
                 encoder, self.labels, self.p.get("dropout", 0.1), pooler=self.p.get("pooler", False)
             )
         self.model.to(self.device)
+        self.train_split = self.p.get("train_split", "train")
+        self.select_tlps = selection_tlps(run, self.train_split)
         self.train_data = {
             t: load_split_data(
                 t,
-                "train",
+                self.train_split,
                 prepared_dirs,
                 self.tokenizer,
                 self.labels,
@@ -113,7 +126,7 @@ class Trainer:
                 max_examples=self.p.get("max_dev_examples"),
                 cache_dir=cache_dir,
             )
-            for t in run.train_tlps
+            for t in self.select_tlps
         }
         # fine-tuning is STL from another run's model
         method_cls = get_method("stl" if run.method == "finetune" else run.method)
@@ -246,7 +259,7 @@ class Trainer:
             entry: dict[str, Any] = {"step": step, "loss": logs["loss"]}
             bar.update(1)
             bar.set_postfix(loss=f"{logs['loss']:.3f}")
-            if step % p["eval_every"] == 0 or step == self.total_steps:
+            if (step % p["eval_every"] == 0 or step == self.total_steps) and self.dev_data:
                 scores = self.dev_scores()
                 entry["dev"] = {t: s["main"] for t, s in scores.items()}
                 entry["dev_mean"] = mean_main(scores)
@@ -283,11 +296,18 @@ class Trainer:
                     self._best_extra(best),
                 )
         bar.close()
-        mean = best.get("mean", {"score": float("-inf"), "step": 0, "weights": None})
+        if self.dev_data:
+            mean = best.get("mean", {"score": float("-inf"), "step": 0, "weights": None})
+            selection = p.get("selection", "mean")
+        else:  # nothing unseen to select on: the last step (a fixed stopping iteration)
+            mean = {"score": None, "step": self.total_steps, "weights": None}
+            selection = "last"
         summary = {
             "run": self.run.to_json(),
             "options": self.method.options(),
-            "selection": p.get("selection", "mean"),
+            "train_split": self.train_split,
+            "selection_tlps": [str(t) for t in self.select_tlps],
+            "selection": selection,
             "total_steps": self.total_steps,
             "best_step": mean["step"],
             "best_dev_mean": mean["score"],

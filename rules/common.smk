@@ -117,3 +117,9 @@ DVC_ITEM_FIELDS = {
     "finetune": _experiment,
     "prepare": lambda wc: {"layout": layout(config, wc["dataset"])},
 }
+
+# Inputs given by functions, as DVC deps: the runs with `init` become a second train stage
+# (`train_init`) whose items name the run they start from.
+DVC_ITEM_DEPS = {
+    "train": {"init": ("models/runs/${item.init}", lambda wc: RUNS[_run_id(wc)].init)},
+}

@@ -24,6 +24,8 @@ rule train:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         plan="data/plan.json",
         encoder=[ENCODER] if LOCAL_ENCODER else [],
+        # `init`: the model this run starts from (e.g. the shared English fine-tuning stage)
+        init=lambda w: [f"models/runs/{RUNS[w.run].init}"] if RUNS[w.run].init else [],
         code=code(*TRAIN_CODE),
     params:
         presets=PARAMS,

@@ -55,6 +55,10 @@ TINY = {
         "reptile": {"method": "reptile", "steps": 2, "m": 2, "k": 2},  # + fine-tuning per TLP
         "reptile_mdds": None,
         "seq_reptile": None,
+        # cross-lingual MAML from the English (l0) stage, meta-trained on l1's dev set
+        "en": {"method": "mtl", "steps": 6, "tlps": ["nli/l0"]},
+        "xmaml": {"aux": ["l1"], "tlps": ["nli/aux"], "steps": 2, "eval_every": 2},
+        "xla_maml": {"aux": ["l1"], "tlps": ["nli/l0", "nli/aux"], "steps": 2, "eval_every": 2},
     },
     "finetune": {
         "default": {"epochs": 1, "lrs": [1.0e-3]},

@@ -12,6 +12,7 @@ import re
 import sys
 
 import pytest
+import yaml
 
 from tests.e2e import make_project, run
 
@@ -47,8 +48,13 @@ def test_repro_runs_every_stage_and_writes_metrics(repo):
         "report",
     } <= ran
     assert {"train@stl.ner.l0.s1", "train@stl.ner.l0.s2", "finetune@reptile.s2.ft.all"} <= ran
+    # runs with `init` are a stage of their own whose dep is the model they start from
+    assert {"train@en.s1", "train_init@xla_maml.l1.s1", "train_init@xmaml.l1.s2"} <= ran
+    stage = yaml.safe_load((proj / "dvc.yaml").read_text())["stages"]["train_init"]
+    assert stage["foreach"]["xla_maml.l1.s1"]["init"] == "en.s1"
+    assert "models/runs/${item.init}" in stage["do"]["deps"]
     metrics = json.loads((proj / "results/metrics.json").read_text())
-    assert set(metrics["experiments"]) == {"stl", "mtl", "reptile"}
+    assert set(metrics["experiments"]) == {"stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"}
     # computed outputs are DVC's, not git's
     assert not run(["git", "status", "--porcelain"], proj).stdout.strip()
 

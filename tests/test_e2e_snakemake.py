@@ -21,7 +21,7 @@ from tests.e2e import dry_run_jobs, make_project, run, snakemake, write_params
 
 pytestmark = pytest.mark.e2e
 
-EXPERIMENTS = {"stl", "mtl", "reptile"}
+EXPERIMENTS = {"stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +81,16 @@ def test_full_dag_produces_metrics_tables_and_plots(project):
     assert per_seed[0] == "experiment,seed,run,split,tlp,value"
     assert any(line.startswith("reptile,2,reptile.s2.ft.all,test,qa/l1,") for line in per_seed)
     assert (proj / "results/tables/paper_table2.md").exists()
+    # X-MAML / XLA-MAML start from the English stage's model of their seed, meta-train on the
+    # auxiliary's dev split and are selected on the unseen language's dev set
+    xla = json.loads((proj / "models/runs/xla_maml.l1.s2/summary.json").read_text())
+    assert xla["run"]["init"] == "en.s2" and xla["train_split"] == "dev"
+    assert xla["selection_tlps"] == ["nli/l2"] and xla["options"]["query"] == ["l1"]
+    assert set(exps["xla_maml.l1"]["test"]) == {"nli/l0", "nli/l1"}
+    assert "zero_shot_test_mean" in exps["xmaml.l1"]  # l2: unseen
+    maml = (proj / "results/tables/xla_maml.md").read_text()
+    assert "| X-MAML l1→X |" in maml and "| XLA-MAML l1→X |" in maml
+    assert "## nli: zero-shot" in maml
     assert (proj / "results/plots/grad_cosine/mtl.s1.csv").exists()
     assert (proj / "results/plots/dev_score/reptile.s2.ft.qa.l1.csv").exists()
 
@@ -127,7 +137,7 @@ def test_params_change_reruns_only_readers(project):
     params["training"]["lr"] = 0.002  # every run reads the shared training defaults
     write_params(proj, params)
     jobs = dry_run_jobs(proj)
-    assert jobs.get("train") == 10 and jobs.get("finetune") == 2, jobs
+    assert jobs.get("train") == 16 and jobs.get("finetune") == 2, jobs
     assert "pretrain" not in jobs and "prepare" not in jobs, jobs
     write_params(proj, original)
 
@@ -147,8 +157,11 @@ def test_a_new_seed_reruns_only_the_new_seed(project):
         "mtl.s3",
         "reptile.s3",
         "reptile.s3.ft.all",
+        "en.s3",
+        "xmaml.l1.s3",
+        "xla_maml.l1.s3",
     }, trained
-    assert dry_run_jobs(proj) == {"train": 5, "finetune": 1, "report": 1, "all": 1}
+    assert dry_run_jobs(proj) == {"train": 8, "finetune": 1, "report": 1, "all": 1}
     params["experiments"]["mtl"]["seeds"] = [1]  # an experiment's own seeds win
     write_params(proj, params)
     assert "mtl.s2" not in json.dumps(

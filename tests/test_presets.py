@@ -23,6 +23,7 @@ import yaml
 from pipeline.config import active_experiments, experiment_runs, load_params, zero_shot_langs
 from pipeline.data.synthetic import generate, write_release
 from pipeline.records import TLP
+from pipeline.report.maml_tables import MAML_METHODS
 from tests.conftest import REPO
 from tests.e2e import make_project, run
 
@@ -145,6 +146,46 @@ def test_preset_runs_end_to_end(preset, tmp_path):
     for r in runs:
         assert (proj / "results/scores" / f"{r.id}.json").exists(), r.id
     tables = proj / "results/tables"
+    with open(tables / "per_seed.csv") as f:
+        assert {r["experiment"] for r in csv.DictReader(f)} == {r.row for r in runs if r.report}
+    if any(r.method in MAML_METHODS for r in runs):
+        check_maml_tables(merged, runs, tables)
+    else:
+        check_tarunesh_tables(merged, tables)
+    check_options_reach_results(merged, runs, proj, res)
+
+
+def check_maml_tables(merged: dict, runs: list, tables: Path) -> None:
+    """Liu et al.'s shapes: zero-shot and few-shot blocks per task with every MAML row, the
+    baseline rows, best-entry rows for several-entry grids, Figure 2 and Tables 6-7."""
+    text = (tables / "xla_maml.md").read_text()
+    exps = active_experiments(merged)
+    for r in runs:
+        if r.method not in MAML_METHODS or not r.report:
+            continue
+        exp = exps[r.experiment]
+        aux = r.grid.get("aux")
+        assert f"| {exp['row']} {aux}→X |" in text, r.id
+        assert f"| {exp['init'] and exps[exp['init']]['row']} |" in text
+        if len(exp.get("aux", [])) > 1:
+            assert f"| {exp['row']} best entry (dev) |" in text, r.experiment
+    tasks = {t.task for r in runs for t in r.eval_tlps}
+    for task in tasks:
+        assert f"## {task}: zero-shot" in text, task
+        if any(r.method == "finetune" and r.train_tlps[0].task == task for r in runs):
+            assert f"## {task}: few-shot" in text, task
+    pairs = (tables / "xla_pairs.md").read_text()
+    options = (tables / "maml_options.md").read_text()
+    for name, exp in exps.items():
+        if exp["method"] in MAML_METHODS:
+            assert f"## {exp['row']} (baseline: {exp['init']})" in pairs, name
+            for k, v in exp.items():
+                if k in ("sampling", "parallel"):
+                    assert f"| {v} |" in options, (name, k)
+
+
+def check_tarunesh_tables(merged: dict, tables: Path) -> None:
+    """Tarunesh et al.'s shapes: Table 2 (rows, TLP columns) and Table 3 (zero-shot columns)."""
     t2 = (tables / "paper_table2.md").read_text()
     rows = {exp.get("row", name) for name, exp in active_experiments(merged).items()}
     for row in rows:
@@ -159,10 +200,10 @@ def test_preset_runs_end_to_end(preset, tmp_path):
         for lg in zero_shot_langs(merged, t)
     }
     assert set(header.strip("| ").split(" | ")[1:-1]) == want_zs
-    with open(tables / "per_seed.csv") as f:
-        assert {r["experiment"] for r in csv.DictReader(f)} == {r.experiment for r in runs}
 
-    # the preset's metrics, sources and options reach the results
+
+def check_options_reach_results(merged: dict, runs: list, proj: Path, res) -> None:
+    """The preset's metrics, sources and options reach the results."""
     scores = {p.stem: json.loads(p.read_text()) for p in (proj / "results/scores").glob("*.json")}
     main = merged.get("metrics", {}).get("main", {})
     sources = merged["data"].get("sources", {})

@@ -1,8 +1,8 @@
 """The data plan: which prepared dataset provides every split the runs need, checked before any
 training starts.
 
-Every trained TLP needs its train and dev splits (dev selects the model), every evaluated TLP its
-dev and test splits. A TLP that no dataset provides (a language the benchmark lacks, XTREME's
+Every trained TLP needs its train and dev splits (dev selects the model; a run with
+`train_split: dev` trains on dev), every evaluated TLP its dev and test splits. A TLP that no dataset provides (a language the benchmark lacks, XTREME's
 unlabelled test files, a zero-shot language a task does not have) stops the DAG right after
 `prepare`, with one line naming the TLP, the split and the datasets searched — instead of inside
 a training job hours later. The plan (`data/plan.json`) also records where each split came from,
@@ -26,8 +26,9 @@ def needed_splits(runs: Sequence[Run]) -> dict[TLP, set[str]]:
     """TLP -> the splits some run reads (train and dev to train, dev and test to evaluate)."""
     need: dict[TLP, set[str]] = {}
     for r in runs:
-        for t in r.train_tlps:
-            need.setdefault(t, set()).update(("train", "dev"))
+        split = r.params.get("train_split", "train")
+        for t in r.train_tlps:  # a run that trains on dev splits reads no train split
+            need.setdefault(t, set()).update((split, "dev"))
         for t in r.eval_tlps:
             need.setdefault(t, set()).update(("dev", "test"))
     return need

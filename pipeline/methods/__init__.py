@@ -10,6 +10,7 @@ def get_method(name: str) -> type[Method]:
     from pipeline.methods.reptile import Reptile
     from pipeline.methods.seq_reptile import SequentialReptile
     from pipeline.methods.stl import STL
+    from pipeline.methods.xla_maml import XLAMAML
     from pipeline.methods.xmaml import XMAML
 
     registry: dict[str, type[Method]] = {
@@ -18,6 +19,7 @@ def get_method(name: str) -> type[Method]:
         "reptile": Reptile,
         "seq_reptile": SequentialReptile,
         "xmaml": XMAML,
+        "xla_maml": XLAMAML,
     }
     try:
         return registry[name]

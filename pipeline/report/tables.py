@@ -13,6 +13,8 @@ Every cell is an experiment × TLP over the experiment's seeds. Outputs under re
     tables/cells.csv              experiment, split, TLP, seeds, mean, sd, 95% interval
     tables/paper_tables.csv       every cell of the paper-shaped tables with its p-value
     tables/per_seed.csv           every score of every seed, to recompute anything
+    tables/xla_maml.md, …         Liu et al.'s shapes for X-MAML / XLA-MAML runs
+                                  (pipeline.report.maml_tables)
     plots/train_loss/<run>.csv    step, loss                     (DVC plots)
     plots/dev_score/<run>.csv     step, dev_mean                 (DVC plots)
 
@@ -40,6 +42,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import atomic_write_json, atomic_write_text, read_json
 from pipeline.records import TLP
 from pipeline.report import stats
+from pipeline.report.maml_tables import write_maml_tables
 
 #: the splits of a result row: seen TLPs (dev, test) and unseen-language TLPs (zs_dev, zs_test)
 ROW_SPLITS = ("dev", "test", "zs_dev", "zs_test")
@@ -76,15 +79,21 @@ class Results:
 
 def collect(score_files: Sequence[Path], metric: str) -> Results:
     """Read every score file; the runs of one experiment (per TLP, per group, fine-tuning runs,
-    per seed) merge into one row whose cells hold one value per seed."""
+    per seed) merge into one row whose cells hold one value per seed. An `aux` grid gives one
+    row per entry (`xla_maml.hi`); a `target` grid's runs give their target's cells."""
     res = Results(metric)
     for f in sorted(score_files):
         sc = read_json(f)
-        exp, seed = sc["experiment"], int(sc.get("seed", 0))
+        if sc.get("report") is False:  # a fine-tuned target grid's meta run (intermediate)
+            continue
+        exp, seed = sc.get("row", sc["experiment"]), int(sc.get("seed", 0))
+        target = sc.get("grid", {}).get("target")
         row = res.values.setdefault(exp, {k: {} for k in ROW_SPLITS})
         ex_row = res.examples.setdefault(exp, {k: {} for k in ROW_SPLITS})
         zs = set(sc.get("zero_shot_tlps", []))
         for tlp, splits in sc["scores"].items():
+            if target is not None and TLP.parse(tlp).lang != target:
+                continue  # a target grid's run stands for its target's cells only
             for split in ("dev", "test"):
                 name = ("zs_" if tlp in zs else "") + split
                 scores = splits[split]
@@ -560,5 +569,6 @@ def write_report(
         tables / "per_seed.csv",
         _csv(per_seed, ["experiment", "seed", "run", "split", "tlp", "value"]),
     )
+    write_maml_tables(cfg, score_files, out)  # Liu et al.'s shapes, when MAML runs exist
     write_curves(run_dirs, out)
     return {"summary": test_md, "metrics": metrics}
