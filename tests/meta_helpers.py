@@ -83,6 +83,26 @@ def kill_at(t: Trainer, call: int) -> None:
     t.method.step = dying_step  # type: ignore[method-assign]
 
 
+def assert_resumes_bit_identically(world: dict, run: Run, tmp: Path, call: int = 4) -> None:
+    """A run killed at its `call`-th step and resumed from its checkpoint ends with the same
+    weights and history as an uninterrupted one."""
+    full = trainer(world, run, tmp / "ckpt-full")
+    full.fit(tmp / "out-full")
+    killed = trainer(world, run, tmp / "ckpt")
+    kill_at(killed, call)
+    try:
+        killed.fit(tmp / "out")
+    except Killed:
+        pass
+    else:
+        raise AssertionError(f"the run finished before step {call}")
+    resumed = trainer(world, run, tmp / "ckpt")
+    resumed.fit(tmp / "out")
+    assert same(weights(full.model), weights(resumed.model))
+    history = (tmp / "out" / "history.json").read_text()
+    assert history == (tmp / "out-full" / "history.json").read_text()
+
+
 # -- toy contexts ------------------------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ import json
 from collections import Counter
 
 import pytest
-import torch
 
 from pipeline.config import Run, method_defaults
 from pipeline.data.store import save_prepared
@@ -14,7 +13,7 @@ from pipeline.errors import ConfigError
 from pipeline.records import TLP
 from pipeline.trainer import Trainer, selection_tlps
 from tests.conftest import make_records
-from tests.meta_helpers import BASE, SETTINGS, Killed, kill_at, same, weights
+from tests.meta_helpers import BASE, assert_resumes_bit_identically, trainer
 
 LANGS = ("l0", "l1", "l2")
 
@@ -56,19 +55,6 @@ def xla_run(tlps=("nli/l0", "nli/l1", "nli/l2"), evals=None, **over) -> Run:
     return Run("xla-test", "xla", "xla_maml", t, e, params)
 
 
-def make(world, run, ckpt) -> Trainer:
-    torch.set_num_threads(1)
-    return Trainer(
-        run,
-        world["encoder"],
-        [world["prepared"]],
-        SETTINGS,
-        ckpt,
-        torch.device("cpu"),
-        cache_dir=world["root"] / "features",
-    )
-
-
 def ids_of(t: Trainer, task: str, lang: str, batch: dict) -> list[str]:
     """Example ids of a batch's rows, found by their input ids among the TLP's features."""
     data = t.ctx.train[TLP(task, lang)]
@@ -89,7 +75,7 @@ def test_defaults_are_the_papers_where_it_is_clear():
 
 def test_support_and_query_languages_are_disjoint_subsets(parallel_world, tmp_path):
     run = xla_run(support=list(LANGS), query=list(LANGS), parallel=False)
-    t = make(parallel_world, run, tmp_path / "c")
+    t = trainer(parallel_world, run, tmp_path / "c")
     seen = Counter()
     for _ in range(30):
         ep = t.method.episodes.draw(1)
@@ -102,20 +88,20 @@ def test_support_and_query_languages_are_disjoint_subsets(parallel_world, tmp_pa
 def test_subset_size_two_draws_unions(parallel_world, tmp_path):
     run = xla_run(support=["l0", "l1"], query=["l1", "l2", "l0"], subset_size=2, parallel=False)
     with pytest.raises(ConfigError, match="too few query languages"):
-        make(parallel_world, run, tmp_path / "a")
+        trainer(parallel_world, run, tmp_path / "a")
     run = xla_run(support=["l0", "l1"], query=["l2", "l1", "l0"], subset_size=1, parallel=False)
-    make(parallel_world, run, tmp_path / "b")
+    trainer(parallel_world, run, tmp_path / "b")
 
 
 def test_cover_uses_every_example_once_per_pass_and_random_does_not(parallel_world, tmp_path):
     run = xla_run(support=["l0"], query=["l1"], parallel=False, batch_size=4)
-    t = make(parallel_world, run, tmp_path / "c")
+    t = trainer(parallel_world, run, tmp_path / "c")
     n = len(t.ctx.train[TLP("nli", "l1")])
     query_ids = []
     for _ in range(n // 4):
         query_ids += ids_of(t, "nli", "l1", t.method.episodes.draw(1)["query"])
     assert sorted(query_ids) == sorted(set(query_ids)) and len(query_ids) == n // 4 * 4
-    rand = make(
+    rand = trainer(
         parallel_world,
         xla_run(support=["l0"], query=["l1"], parallel=False, batch_size=4, sampling="random"),
         tmp_path / "r",
@@ -128,14 +114,14 @@ def test_cover_uses_every_example_once_per_pass_and_random_does_not(parallel_wor
 
 def test_parallel_support_and_query_are_translations(parallel_world, tmp_path):
     run = xla_run(support=["l0"], query=["l2"], parallel=True, batch_size=4)
-    t = make(parallel_world, run, tmp_path / "p")
+    t = trainer(parallel_world, run, tmp_path / "p")
     assert "only-l2" not in t.method.episodes.shared["nli"]
     for _ in range(3):
         ep = t.method.episodes.draw(1)
         s = ids_of(t, "nli", "l0", ep["support"][0])
         q = ids_of(t, "nli", "l2", ep["query"])
         assert s == q and "?" not in s
-    non = make(
+    non = trainer(
         parallel_world,
         xla_run(support=["l0"], query=["l2"], parallel=False, batch_size=4),
         tmp_path / "n",
@@ -150,13 +136,13 @@ def test_parallel_support_and_query_are_translations(parallel_world, tmp_path):
 def test_parallel_without_shared_ids_is_a_clear_error(tiny_world, tmp_path):
     run = xla_run(tlps=("nli/l0", "nli/l1"), support=["l0"], query=["l1"], parallel=True)
     with pytest.raises(ConfigError, match="share no example id; set parallel: false"):
-        make(tiny_world, run, tmp_path / "a")
+        trainer(tiny_world, run, tmp_path / "a")
 
 
 def test_languages_must_be_among_the_runs_tlps(parallel_world, tmp_path):
     run = xla_run(tlps=("nli/l0", "nli/l1"), support=["l0"], query=["l9"])
     with pytest.raises(ConfigError, match="query: nli/l9 not among the run's TLPs"):
-        make(parallel_world, run, tmp_path / "a")
+        trainer(parallel_world, run, tmp_path / "a")
 
 
 def test_trains_on_dev_and_selects_on_unseen_languages(parallel_world, tmp_path):
@@ -170,21 +156,21 @@ def test_trains_on_dev_and_selects_on_unseen_languages(parallel_world, tmp_path)
         steps=4,
         eval_every=2,
     )
-    t = make(parallel_world, run, tmp_path / "c")
+    t = trainer(parallel_world, run, tmp_path / "c")
     assert all(d.split == "dev" for d in t.ctx.train.values())
     assert list(t.dev_data) == [TLP("nli", "l2")] == selection_tlps(run, "dev")
     summary = t.fit(tmp_path / "out")
     assert summary["train_split"] == "dev" and summary["selection_tlps"] == ["nli/l2"]
     assert summary["best_dev"] and set(summary["best_dev"]) == {"nli/l2"}
     last = xla_run(tlps=("nli/l0", "nli/l1"), support=["l0"], query=["l1"], steps=2)
-    s = make(parallel_world, last, tmp_path / "c2").fit(tmp_path / "out2")
+    s = trainer(parallel_world, last, tmp_path / "c2").fit(tmp_path / "out2")
     assert s["selection"] == "last" and s["best_step"] == 2 and s["best_dev_mean"] is None
 
 
 def test_multi_task_runs_take_the_tasks_in_turn(parallel_world, tmp_path):
     tlps = [f"{task}/{lg}" for task in ("nli", "qa") for lg in ("l0", "l1")]
     run = xla_run(tlps=tlps, support=["l0"], query=["l1"], steps=4, eval_every=4)
-    t = make(parallel_world, run, tmp_path / "c")
+    t = trainer(parallel_world, run, tmp_path / "c")
     t.fit(tmp_path / "out")
     hist = json.loads((tmp_path / "out" / "history.json").read_text())
     assert [h["tasks"] for h in hist] == [["nli/l0->l1"], ["qa/l0->l1"]] * 2
@@ -192,37 +178,22 @@ def test_multi_task_runs_take_the_tasks_in_turn(parallel_world, tmp_path):
     assert opts["sampling"] == "cover" and opts["parallel"] is True and opts["order"] == "second"
 
 
-def test_resumes_bit_identically(parallel_world, tmp_path):
-    run = xla_run(
-        support=["l0", "l1"],
-        query=["l1", "l2"],
-        steps=5,
-        checkpoint_every=2,
-        meta_batch=2,
-        sampling="random",
-        parallel=False,
-    )
-    full = make(parallel_world, run, tmp_path / "ckpt-full")
-    full.fit(tmp_path / "out-full")
-    killed = make(parallel_world, run, tmp_path / "ckpt")
-    kill_at(killed, 4)
-    with pytest.raises(Killed):
-        killed.fit(tmp_path / "out")
-    resumed = make(parallel_world, run, tmp_path / "ckpt")
-    resumed.fit(tmp_path / "out")
-    assert same(weights(full.model), weights(resumed.model))
-    h = json.loads((tmp_path / "out" / "history.json").read_text())
-    assert h == json.loads((tmp_path / "out-full" / "history.json").read_text())
-
-
-def test_cover_state_resumes(parallel_world, tmp_path):
-    run = xla_run(support=["l0"], query=["l1"], parallel=True, steps=5, checkpoint_every=2)
-    full = make(parallel_world, run, tmp_path / "f")
-    full.fit(tmp_path / "of")
-    killed = make(parallel_world, run, tmp_path / "k")
-    kill_at(killed, 4)
-    with pytest.raises(Killed):
-        killed.fit(tmp_path / "ok")
-    resumed = make(parallel_world, run, tmp_path / "k")
-    resumed.fit(tmp_path / "ok")
-    assert same(weights(full.model), weights(resumed.model))
+@pytest.mark.parametrize(
+    "over",
+    [
+        # languages, random batches and a meta-batch of two: the episode generator's state
+        {
+            "support": ["l0", "l1"],
+            "query": ["l1", "l2"],
+            "meta_batch": 2,
+            "sampling": "random",
+            "parallel": False,
+        },
+        # cover passes over the shared ids: the permutations' positions
+        {"support": ["l0"], "query": ["l1"], "parallel": True},
+    ],
+    ids=["random", "cover-parallel"],
+)
+def test_resumes_bit_identically(parallel_world, tmp_path, over):
+    run = xla_run(steps=5, checkpoint_every=2, **over)
+    assert_resumes_bit_identically(parallel_world, run, tmp_path)

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from pipeline.engine import TrainContext
+from pipeline.errors import ConfigError
 from pipeline.records import TLP
 
 Batch = dict[str, torch.Tensor]
@@ -125,6 +126,29 @@ def meta_step(
     logs = accumulate_meta_gradient(ctx, tasks, lr, first_order, reduce)
     ctx.outer_step()
     return logs
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The MAML choices every MAML method takes from its params (validated)."""
+
+    inner_steps: int
+    inner_lr: float
+    first_order: bool
+    reduce: str
+
+    @classmethod
+    def from_params(cls, p: Mapping[str, Any]) -> Settings:
+        if p["reduce"] not in REDUCE:
+            raise ConfigError(f"reduce: expected one of {', '.join(REDUCE)}, got {p['reduce']!r}")
+        return cls(int(p["inner_steps"]), float(p["inner_lr"]), bool(p["first_order"]), p["reduce"])
+
+    def step(self, ctx: TrainContext, tasks: Sequence[MetaTask]) -> dict[str, float]:
+        """One meta-step on `tasks` with these settings (see `meta_step`)."""
+        return meta_step(ctx, tasks, self.inner_lr, self.first_order, self.reduce)
+
+    def options(self) -> dict[str, Any]:
+        return options(self.inner_lr, self.first_order, self.reduce, self.inner_steps)
 
 
 def options(lr: float, first_order: bool, reduce: str, inner_steps: int) -> dict[str, Any]:

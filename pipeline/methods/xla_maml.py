@@ -31,7 +31,6 @@ from pipeline.engine import TrainContext
 from pipeline.methods import maml_core
 from pipeline.methods.base import Method
 from pipeline.methods.episodes import Episodes
-from pipeline.methods.trajectory import check_choice
 from pipeline.records import TLP
 
 
@@ -41,11 +40,8 @@ class XLAMAML(Method):
     def __init__(self, ctx: TrainContext, params: dict[str, Any]) -> None:
         super().__init__(ctx, params)
         p = method_params(self.name, params)
-        self.inner_steps = int(p["inner_steps"])
-        self.inner_lr = float(p["inner_lr"])
-        self.first_order = bool(p["first_order"])
+        self.maml = maml_core.Settings.from_params(p)
         self.meta_batch = int(p["meta_batch"])
-        self.reduce = check_choice("reduce", p["reduce"], maml_core.REDUCE)
         self.episodes = Episodes(
             ctx,
             p["support"],
@@ -61,7 +57,7 @@ class XLAMAML(Method):
     def step(self) -> dict[str, Any]:
         tasks, drawn = [], []
         for _ in range(self.meta_batch):
-            ep = self.episodes.draw(self.inner_steps)
+            ep = self.episodes.draw(self.maml.inner_steps)
             task = ep["task"]
             s_tlp = TLP(task, "+".join(ep["support_langs"]))
             q_tlp = TLP(task, "+".join(ep["query_langs"]))
@@ -70,9 +66,7 @@ class XLAMAML(Method):
                 maml_core.MetaTask([(s_tlp, b) for b in ep["support"]], (q_tlp, ep["query"]))
             )
             drawn.append(f"{s_tlp}->{q_tlp.lang}")
-        logs: dict[str, Any] = maml_core.meta_step(
-            self.ctx, tasks, self.inner_lr, self.first_order, self.reduce
-        )
+        logs: dict[str, Any] = self.maml.step(self.ctx, tasks)
         logs["tasks"] = drawn
         return logs
 
@@ -85,7 +79,7 @@ class XLAMAML(Method):
     def options(self) -> dict[str, Any]:
         p = self.p
         return {
-            **maml_core.options(self.inner_lr, self.first_order, self.reduce, self.inner_steps),
+            **self.maml.options(),
             "support": list(p["support"]),
             "query": list(p["query"]),
             "subset_size": int(p["subset_size"]),

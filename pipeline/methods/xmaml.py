@@ -49,11 +49,9 @@ class XMAML(Method):
     def __init__(self, ctx: TrainContext, params: dict[str, Any]) -> None:
         super().__init__(ctx, params)
         p = method_params(self.name, params)
-        self.inner_steps = int(p["inner_steps"])
-        self.inner_lr = float(p["inner_lr"])
-        self.first_order = bool(p["first_order"])
+        self.maml = maml_core.Settings.from_params(p)
+        self.inner_steps = self.maml.inner_steps
         self.support_query = check_choice("support_query", p["support_query"], SUPPORT_QUERY)
-        self.reduce = check_choice("reduce", p["reduce"], maml_core.REDUCE)
         self.meta_batch = p["meta_batch"]
         m = self.meta_batch
         if m != "all" and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
@@ -84,9 +82,7 @@ class XMAML(Method):
     def step(self) -> dict[str, Any]:
         tlps = self._tlps()
         tasks = [self._task(t) for t in tlps]
-        logs: dict[str, Any] = maml_core.meta_step(
-            self.ctx, tasks, self.inner_lr, self.first_order, self.reduce
-        )
+        logs: dict[str, Any] = self.maml.step(self.ctx, tasks)
         logs["tlps"] = [str(t) for t in tlps]
         return logs
 
@@ -100,7 +96,7 @@ class XMAML(Method):
 
     def options(self) -> dict[str, Any]:
         return {
-            **maml_core.options(self.inner_lr, self.first_order, self.reduce, self.inner_steps),
+            **self.maml.options(),
             "support_query": self.support_query,
             "meta_batch": self.meta_batch,
             "outer_optimizer": type(self.ctx.optimizer).__name__,
