@@ -196,10 +196,20 @@ def test_intent_slots_columns_match_tagging_alignment(tok):
     slot_logits[0, :, 2] = 1.0  # O everywhere ...
     first = {w: f[0]["word_ids"].index(w) for w in range(4)}
     slot_logits[0, first[2], 0] = 5.0  # ... but B-loc on "river", I-loc on "bank"
-    slot_logits[0, first[3], 1] = 5.0
-    out = {"intent_logits": np.array([[0.0, 1.0]]), "slot_logits": slot_logits}
+    slot_logits[0, first[3], 1] = 3.0
+    crf = {
+        "crf_start": np.zeros((1, 3)),
+        "crf_end": np.zeros((1, 3)),
+        "crf_trans": np.zeros((1, 3, 3)),
+    }
+    out = {"intent_logits": np.array([[0.0, 1.0]]), "slot_logits": slot_logits, **crf}
     pred = task.decode(ds([rec]), f, out, labels, s)
     assert pred == {"m1": {"intent": "weather/find", "slots": ["O", "O", "B-loc", "I-loc"]}}
+    # decoding is Viterbi over the first sub-tokens: a forbidden B-loc -> I-loc transition
+    # turns "bank" into O although its emission prefers I-loc
+    crf["crf_trans"][0, 0, 1] = -100.0
+    pred = task.decode(ds([rec]), f, {**out, **crf}, labels, s)
+    assert pred["m1"]["slots"] == ["O", "O", "B-loc", "O"]
 
 
 # --------------------------------------------------------------------------- QA
@@ -598,7 +608,13 @@ def test_heads_shapes_losses_finite_and_backprop(tok, type_name):
         "single": {"logits": (b, 3)},
         "tagging": {"logits": (b, t, 3)},
         "qa": {"start_logits": (b, t), "end_logits": (b, t)},
-        "intent_slots": {"intent_logits": (b, 2), "slot_logits": (b, t, 2)},
+        "intent_slots": {
+            "intent_logits": (b, 2),
+            "slot_logits": (b, t, 2),
+            "crf_start": (b, 2),
+            "crf_end": (b, 2),
+            "crf_trans": (b, 2, 2),
+        },
     }[type_name]
     assert shapes == expected
     loss = task.loss(out, batch)
@@ -623,7 +639,10 @@ def test_qa_loss_ignores_positions_beyond_sequence():
     assert qa.loss(out, inside).item() > qa.loss(out, outside).item()
 
 
-def test_intent_slots_loss_is_sum_of_both():
+def test_intent_slots_loss_is_intent_ce_plus_crf_nll():
+    """With zero CRF scores the chain factorizes: the CRF's −log p is the sum of per-token
+    cross-entropies over the labelled (first sub-token) positions, averaged over sequences;
+    a transition score changes it by exactly the hand-computed amount."""
     task = get_task_type("intent_slots")
     il, sl = torch.randn(2, 3), torch.randn(2, 4, 5)
     batch = {
@@ -631,11 +650,23 @@ def test_intent_slots_loss_is_sum_of_both():
         "labels": torch.tensor([[-100, 1, 4, -100]] * 2),
     }
     ce = torch.nn.functional.cross_entropy
-    want = ce(il, batch["intent_labels"]) + ce(
-        sl[:, 1:3].reshape(-1, 5), torch.tensor([1, 4, 1, 4])
-    )
-    got = task.loss({"intent_logits": il, "slot_logits": sl}, batch)
+    zero = {
+        "crf_start": torch.zeros(2, 5),
+        "crf_end": torch.zeros(2, 5),
+        "crf_trans": torch.zeros(2, 5, 5),
+    }
+    token_ce = ce(sl[:, 1:3].reshape(-1, 5), torch.tensor([1, 4, 1, 4]), reduction="sum") / 2
+    want = ce(il, batch["intent_labels"]) + token_ce
+    got = task.loss({"intent_logits": il, "slot_logits": sl, **zero}, batch)
     assert got.item() == pytest.approx(want.item(), rel=1e-6)
+    # a transition score t on 1 -> 4: −log p changes by −t + log Σ_paths-normalizer change
+    trans = torch.zeros(2, 5, 5)
+    trans[:, 1, 4] = 2.0
+    em = sl[:, 1:3]
+    logz = torch.logsumexp(em[:, 0, :, None] + em[:, 1, None, :] + trans[0], dim=(1, 2))
+    nll = (logz - (em[:, 0, 1] + em[:, 1, 4] + 2.0)).mean()
+    got = task.loss({"intent_logits": il, "slot_logits": sl, **zero, "crf_trans": trans}, batch)
+    assert got.item() == pytest.approx((ce(il, batch["intent_labels"]) + nll).item(), rel=1e-6)
 
 
 # --------------------------------------------------------------------------- cache key
