@@ -1,7 +1,8 @@
 """The training loop every method runs in: steps, dev evaluation, model selection, checkpoints.
 
 Model selection reads dev data only: every `eval_every` steps the mean dev main metric over the
-run's training TLPs is computed and the best weights are kept. Test data is never read here.
+run's training TLPs (for a run that trains on dev splits: over the evaluated TLPs it did not
+train on) is computed and the best weights are kept. Test data is never read here.
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ class Trainer:
         if self.p.get("selection", "mean") == "per-task":
             for task in dict.fromkeys(t.task for t in self.run.train_tlps):
                 mine = {k: v for k, v in scores.items() if TLP.parse(k).task == task}
-                out[f"task:{task}"] = mean_main(mine)
+                if mine:  # (dev-split training: a task may have no unseen TLP to select on)
+                    out[f"task:{task}"] = mean_main(mine)
         return out
 
     def _state(self, step: int, history: list, best: dict) -> dict[str, Any]:
