@@ -605,8 +605,13 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
             gexp = apply_grid(exp, point, f"{where}: experiments.{name}")
             sel = gexp.get("tlps", "all")
             select_tlps(cfg, sel, where=f"{where}: experiments.{name}.tlps", any_tlp=dev)
-            for t in gexp.get("finetune_tlps", []):
-                TLP.parse(t)
+            for i, t in enumerate(gexp.get("finetune_tlps", [])):
+                try:
+                    TLP.parse(t)
+                except PipelineError as e:
+                    raise ConfigError(
+                        f"{where}: experiments.{name}.finetune_tlps.{i}: {e}"
+                    ) from None
         if exp.get("finetune_split") == "dev":
             tasks = {t.partition("/")[0] for t in exp.get("finetune_tlps", [])}
             for task in sorted(tasks):

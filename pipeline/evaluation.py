@@ -142,6 +142,5 @@ def score_run_predictions(
         **({"row": run.row} if run.row != run.experiment else {}),
         **({"grid": run.grid} if run.grid else {}),
         **({"report": False} if not run.report else {}),
-        "train_split": run.params.get("train_split", "train"),
         "scores": scores,
     }

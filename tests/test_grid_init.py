@@ -149,3 +149,9 @@ def test_the_presets_grids_expand(cfg):
     assert runs["xmaml_nli.hi.s1"].params["support_query"] == "halves"
     ft = runs["xla_nli_fs.sw.ar.s1.ft.nli.ar"]
     assert ft.params["tasks"]["nli"] == {"epochs": 1, "lrs": [2e-5], "batch_size": 8}
+
+
+def test_unknown_task_in_finetune_tlps_names_the_key(cfg):
+    cfg["experiments"]["en"]["finetune_tlps"] = ["zz/l1"]
+    with pytest.raises(ConfigError, match=r"experiments.en.finetune_tlps.0: unknown task 'zz'"):
+        validate(cfg)

@@ -58,7 +58,7 @@ class Cover:
         return out
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch, "pos": self.pos}
+        return {"n": self.n, "epoch": self.epoch, "pos": self.pos}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.pos, self._perm = state["epoch"], state["pos"], None
@@ -171,8 +171,8 @@ class Episodes:
 
     def _parallel(
         self, g: torch.Generator, task: str, s_langs: list[str], q_langs: list[str]
-    ) -> tuple[Batch, Batch]:
-        """Support and query batches of the same items (translations), each item in one
+    ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """Support and query picks of the same items (translations), each item in one
         language of its subset."""
         ids = self.shared[task]
         chosen = [ids[j] for j in self._items(g, f"{task}:parallel", len(ids)).tolist()]
@@ -180,7 +180,7 @@ class Episodes:
         q_lang = torch.randint(len(q_langs), (len(chosen),), generator=g).tolist()
         sup = [(s_langs[a], self.first[TLP(task, s_langs[a])][i]) for a, i in zip(s_lang, chosen)]
         qry = [(q_langs[b], self.first[TLP(task, q_langs[b])][i]) for b, i in zip(q_lang, chosen)]
-        return self._gather(task, sup), self._gather(task, qry)
+        return sup, qry
 
     def draw(self, inner_steps: int) -> dict[str, Any]:
         """The next meta-task: its task, language subsets, `inner_steps` support batches and
@@ -191,14 +191,10 @@ class Episodes:
         s_langs = self._pick(g, self.support, self.k)
         q_pool = [lg for lg in self.query if lg not in s_langs]
         q_langs = self._pick(g, q_pool, self.k)
-        support: list[Batch] = []
-        if self.parallel:
-            first, query = self._parallel(g, task, s_langs, q_langs)
-            support.append(first)
-            for _ in range(inner_steps - 1):
-                support.append(self._parallel(g, task, s_langs, q_langs)[0])
-            if inner_steps == 0:
-                support = []
+        if self.parallel:  # the query: the first draw's translations (one draw if n = 0)
+            picks = [self._parallel(g, task, s_langs, q_langs) for _ in range(max(inner_steps, 1))]
+            support = [self._gather(task, sup) for sup, _ in picks[:inner_steps]]
+            query = self._gather(task, picks[0][1])
         else:
             support = [self._union(g, task, s_langs) for _ in range(inner_steps)]
             query = self._union(g, task, q_langs)
@@ -221,10 +217,4 @@ class Episodes:
         self.episode = state["episode"]
         self.covers = {}
         for key, st in state["covers"].items():
-            task, _, rest = key.partition(":")
-            n = (
-                len(self.shared[task])
-                if rest == "parallel"
-                else sum(len(self.ctx.train[TLP(task, lg)]) for lg in rest.split("+"))
-            )
-            self._cover(key, n).load_state_dict(st)
+            self._cover(key, st["n"]).load_state_dict(st)

@@ -50,7 +50,6 @@ class XMAML(Method):
         super().__init__(ctx, params)
         p = method_params(self.name, params)
         self.maml = maml_core.Settings.from_params(p)
-        self.inner_steps = self.maml.inner_steps
         self.support_query = check_choice("support_query", p["support_query"], SUPPORT_QUERY)
         self.meta_batch = p["meta_batch"]
         m = self.meta_batch
@@ -75,8 +74,8 @@ class XMAML(Method):
             half = len(next(iter(batch.values()))) // 2
             support = {k: v[:half] for k, v in batch.items()}
             query = {k: v[half:] for k, v in batch.items()}
-            return maml_core.MetaTask([(tlp, support)] * self.inner_steps, (tlp, query))
-        support = [(tlp, ctx.batch(tlp)) for _ in range(self.inner_steps)]
+            return maml_core.MetaTask([(tlp, support)] * self.maml.inner_steps, (tlp, query))
+        support = [(tlp, ctx.batch(tlp)) for _ in range(self.maml.inner_steps)]
         return maml_core.MetaTask(support, (tlp, ctx.batch(tlp)))
 
     def step(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import Any
 from pipeline.config import active_experiments, experiment_runs, grid_slug, method_params
 from pipeline.io import atomic_write_json, atomic_write_text, read_json
 from pipeline.records import TLP
+from pipeline.report.tables import reported_scores
 
 MAML_METHODS = ("xmaml", "xla_maml")
 OPTION_KEYS = {
@@ -64,28 +65,20 @@ def _fmt(values: Mapping[int, float] | None) -> str:
     return f"{m:.1f}" if sd != sd else f"{m:.1f} ± {sd:.1f}"
 
 
-def collect(score_files: Sequence[Path], metric: str = "main") -> tuple[Cells, dict[str, Any]]:
-    """Cells of every score file (zero-shot block: meta runs; few-shot: fine-tuning runs) and
-    per run its train TLPs (to tell which languages a row trained on)."""
+def collect(score_files: Sequence[Path], metric: str = "main") -> Cells:
+    """Cells of every score file: the zero-shot block from meta runs, the few-shot block from
+    fine-tuning runs, one row per experiment and `aux` entry."""
     cells: Cells = {}
-    runs: dict[str, Any] = {}
     for f in sorted(score_files):
         sc = read_json(f)
-        runs[sc["run"]] = sc
-    for sc in runs.values():
         block = "few-shot" if sc["method"] == "finetune" else "zero-shot"
-        if sc.get("report") is False:
-            continue
         aux = sc.get("grid", {}).get("aux")
         row = f"{sc['experiment']}.{grid_slug(aux)}" if aux else sc["experiment"]
-        target = sc.get("grid", {}).get("target")
-        for tlp, splits in sc["scores"].items():
-            if target is not None and TLP.parse(tlp).lang != target:
-                continue
+        for tlp, splits in reported_scores(sc).items():
             cell = cells.setdefault((block, row), {}).setdefault(tlp, {"dev": {}, "test": {}})
             for split in ("dev", "test"):
                 cell[split][int(sc["seed"])] = float(splits[split][metric])
-    return cells, runs
+    return cells
 
 
 def _rows(cfg: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -111,7 +104,6 @@ def _rows(cfg: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]
                 "label": f"{label} {aux}→X" if aux else label,
                 "aux": aux.split("+") if aux else [],
                 "options": {k: p.get(k) for k in OPTION_KEYS[r.method]},
-                "train_split": r.params.get("train_split", "train"),
             },
         )
     return rows, bases
@@ -140,7 +132,7 @@ def write_maml_tables(cfg: Mapping[str, Any], score_files: Sequence[Path], out: 
     rows, bases = _rows(cfg)
     if not rows:
         return False
-    cells, _ = collect(score_files, cfg["report"]["metric"])
+    cells = collect(score_files, cfg["report"]["metric"])
     cells = {k: v for k, v in cells.items() if k[1] in rows or k[1] in bases}
     exps = active_experiments(cfg)
     tables = out / "tables"
@@ -162,16 +154,16 @@ def write_maml_tables(cfg: Mapping[str, Any], score_files: Sequence[Path], out: 
             key=lambda t: TLP.parse(t).lang,
         )
         for block in ("zero-shot", "few-shot"):
-            lines: list[tuple[str, list[str], str, dict[str, Any]]] = []
+            lines: list[tuple[str, str, dict[str, Any]]] = []  # (label, key, cells)
             for base in bases:
                 c = cells.get((block, base))
                 if c:
-                    lines.append((exps[base].get("row", base), cols, base, c))
+                    lines.append((exps[base].get("row", base), base, c))
             for key, info in rows.items():
                 c = cells.get((block, key))
                 if c:
                     shown = {t: v for t, v in c.items() if TLP.parse(t).lang not in info["aux"]}
-                    lines.append((info["label"], cols, key, shown))
+                    lines.append((info["label"], key, shown))
             for exp, members in by_exp.items():
                 if len(members) < 2 or not any((block, m) in cells for m in members):
                     continue
@@ -182,24 +174,24 @@ def write_maml_tables(cfg: Mapping[str, Any], score_files: Sequence[Path], out: 
                         picked[tlp] = dict(cells[block, m][tlp], picked=m)
                 choices[f"{block}:{exp}"] = {t: v["picked"] for t, v in picked.items()}
                 label = f"{exps[exp].get('row', exp)} best entry (dev)"
-                lines.append((label, cols, f"{exp}:best", picked))
-            lines = [ln for ln in lines if any(ln[3].get(t, {}).get("test") for t in cols)]
+                lines.append((label, f"{exp}:best", picked))
+            lines = [ln for ln in lines if any(ln[2].get(t, {}).get("test") for t in cols)]
             if not lines:  # rows of this block with a score in this task only
                 continue
             md += ["", f"## {task}: {block}", ""]
             md.append("| model | " + " | ".join(TLP.parse(c).lang for c in cols) + " | avg |")
             md.append("|" + "---|" * (len(cols) + 2))
-            for label, cs, key, c in lines:
-                vals = [c[t]["test"] for t in cs if t in c and c[t]["test"]]
+            for label, key, c in lines:
+                vals = [c[t]["test"] for t in cols if t in c and c[t]["test"]]
                 avg = statistics.fmean(statistics.fmean(v.values()) for v in vals) if vals else None
-                star = "*" if len(vals) < len(cs) else ""
+                star = "*" if len(vals) < len(cols) else ""
                 avg_s = "–" if avg is None else f"{avg:.1f}{star}"
                 md.append(
                     f"| {label} | "
-                    + " | ".join(_fmt(c.get(t, {}).get("test")) for t in cs)
+                    + " | ".join(_fmt(c.get(t, {}).get("test")) for t in cols)
                     + f" | {avg_s} |"
                 )
-                for t in cs:
+                for t in cols:
                     if t in c and c[t]["test"]:
                         m, sd = _mean_sd(c[t]["test"])
                         csv_rows.append(

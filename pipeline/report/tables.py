@@ -42,7 +42,6 @@ from pipeline.errors import PipelineError
 from pipeline.io import atomic_write_json, atomic_write_text, read_json
 from pipeline.records import TLP
 from pipeline.report import stats
-from pipeline.report.maml_tables import write_maml_tables
 
 #: the splits of a result row: seen TLPs (dev, test) and unseen-language TLPs (zs_dev, zs_test)
 ROW_SPLITS = ("dev", "test", "zs_dev", "zs_test")
@@ -77,6 +76,19 @@ class Results:
         return self.values.get(exp, {}).get(split, {})
 
 
+def reported_scores(sc: dict[str, Any]) -> dict[str, Any]:
+    """The TLP scores of a score file that the report reads: none for an intermediate run (a
+    fine-tuned `target` grid's meta run), only the target's for a `target` grid's run."""
+    if sc.get("report") is False:
+        return {}
+    target = sc.get("grid", {}).get("target")
+    return {
+        tlp: splits
+        for tlp, splits in sc["scores"].items()
+        if target is None or TLP.parse(tlp).lang == target
+    }
+
+
 def collect(score_files: Sequence[Path], metric: str) -> Results:
     """Read every score file; the runs of one experiment (per TLP, per group, fine-tuning runs,
     per seed) merge into one row whose cells hold one value per seed. An `aux` grid gives one
@@ -84,16 +96,13 @@ def collect(score_files: Sequence[Path], metric: str) -> Results:
     res = Results(metric)
     for f in sorted(score_files):
         sc = read_json(f)
-        if sc.get("report") is False:  # a fine-tuned target grid's meta run (intermediate)
+        if sc.get("report") is False:
             continue
         exp, seed = sc.get("row", sc["experiment"]), int(sc.get("seed", 0))
-        target = sc.get("grid", {}).get("target")
         row = res.values.setdefault(exp, {k: {} for k in ROW_SPLITS})
         ex_row = res.examples.setdefault(exp, {k: {} for k in ROW_SPLITS})
         zs = set(sc.get("zero_shot_tlps", []))
-        for tlp, splits in sc["scores"].items():
-            if target is not None and TLP.parse(tlp).lang != target:
-                continue  # a target grid's run stands for its target's cells only
+        for tlp, splits in reported_scores(sc).items():
             for split in ("dev", "test"):
                 name = ("zs_" if tlp in zs else "") + split
                 scores = splits[split]
@@ -569,6 +578,8 @@ def write_report(
         tables / "per_seed.csv",
         _csv(per_seed, ["experiment", "seed", "run", "split", "tlp", "value"]),
     )
+    from pipeline.report.maml_tables import write_maml_tables  # (it reads `reported_scores`)
+
     write_maml_tables(cfg, score_files, out)  # Liu et al.'s shapes, when MAML runs exist
     write_curves(run_dirs, out)
     return {"summary": test_md, "metrics": metrics}
