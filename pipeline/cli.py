@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop PAWS-X dev/test rows whose sentence is NS (default: kept, as XTREME scores them)",
     )
+    p.add_argument(
+        "--heldout-dev",
+        type=float,
+        default=None,
+        help="the release's dev split becomes test and this share of train becomes dev "
+        "(TyDiQA-GoldP as M'hamdi et al.: 0.1)",
+    )
 
     p = sub.add_parser(
         "plan", help="check that every split the runs need is prepared; record its dataset"
@@ -62,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--checkpoints", required=True)
+
+    p = sub.add_parser("pseudo-tasks", help="write the X-METRA(-ADA) pseudo-tasks of one run")
+    _params(p)
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", required=True)
 
     p = sub.add_parser(
         "train",
@@ -139,7 +151,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             res = steps.download(args.dataset, args.out, args.lock)
         elif c == "prepare":
             res = steps.prepare(
-                args.dataset, args.raw, args.out, args.layout, args.drop_untranslated
+                args.dataset,
+                args.raw,
+                args.out,
+                args.layout,
+                args.drop_untranslated,
+                args.heldout_dev,
             )
         elif c == "plan":
             res = steps.plan(params, args.out)
@@ -147,6 +164,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             res = steps.tokenizer(params, args.out)
         elif c == "pretrain":
             res = steps.pretrain(params, args.tokenizer, args.out, args.checkpoints)
+        elif c == "pseudo-tasks":
+            res = steps.pseudo_tasks(params, args.run, args.out)
         elif c == "train":
             res = steps.train(
                 params, args.run, args.out, args.checkpoints, args.predictions, args.scores

@@ -65,7 +65,9 @@ OPTIONAL_TRAINING_PROPS: dict[str, Any] = {
     # which checkpoint a run keeps: the best mean dev score (`mean`), or one per task (`per-task`:
     # the authors of Tarunesh et al. keep a best checkpoint per task and fine-tune each TLP from
     # the one of its task)
-    "selection": {"enum": ["mean", "per-task"]},
+    # (`last`: the final step, a fixed budget; what a run gets anyway when every dev set it
+    # could select on is training data, e.g. M'hamdi et al.'s MONO and FT)
+    "selection": {"enum": ["mean", "per-task", "last"]},
     # gradient-cosine diagnostic: 0 = exact (per-TLP gradients kept on the CPU), k > 0 = a
     # count sketch of k buckets per TLP (memory k floats per TLP, for mBERT-size encoders)
     "grad_cosine_sketch": _nonneg_int,
@@ -102,6 +104,18 @@ _COMMON_EXPERIMENT = {
     # XLA-MAML: auxiliary languages have dev data only); its TLPs may be any prepared TLP, and
     # the model is selected on the dev sets of the evaluated TLPs it did not train on
     "train_split": {"enum": ["train", "dev"]},
+    # the run's TLPs trained on their dev split, the others on train (M'hamdi et al.: English
+    # train + the target's dev set, as FT w/EN and X-METRA); placeholders allowed
+    "dev_tlps": _TLP_LIST,
+    # the share of each dev-trained TLP's dev split that is trained on (a seeded subset, the
+    # same for every method of a seed: M'hamdi et al.'s downsampling analysis)
+    "dev_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    # TLPs evaluated besides the run's own and the zero-shot languages (placeholders allowed):
+    # an English-only model scored on the target languages (M'hamdi et al.'s PRE)
+    "eval_tlps": _TLP_LIST,
+    # false: evaluate only the run's own TLPs and `eval_tlps` (no zero-shot languages, no
+    # `init` TLPs): M'hamdi et al.'s tables report the targets only
+    "extra_eval": {"type": "boolean"},
     # grids: one run per entry; an entry of `aux` is a language or languages joined by `+`
     # (`bg+de`); `aux` / `target` in `tlps`, `finetune_tlps` and a method's language lists
     # stand for the entry's languages (run ids `<exp>.<aux>[.<target>].s<seed>`, `+` -> `-`)
@@ -112,6 +126,14 @@ _COMMON_EXPERIMENT = {
         "uniqueItems": True,
     },
     "target": {"type": "array", "items": _LANG, "minItems": 1, "uniqueItems": True},
+    # an analysis sweep: one run per entry (per grid entry and seed), the entry's keys over the
+    # experiment's (`{k: 1, q: 1}`, `{dev_fraction: 0.5}`; run ids `<exp>[.<grid>].k1-q1.s<seed>`);
+    # swept runs feed the sweep plots and tables (M'hamdi et al. §4.2), not the main tables
+    "sweep": {
+        "type": "array",
+        "items": {"type": "object", "minProperties": 1},
+        "minItems": 1,
+    },
     # fine-tune on these TLPs afterwards (few-shot: `finetune_split: dev`, the target's dev
     # set), each from this run's model; the run itself is then evaluated on everything
     "finetune_tlps": _TLP_LIST,
@@ -194,6 +216,31 @@ _META = {
     "multidds": _MULTIDDS,
 }
 
+_FRACTION = {"type": "number", "exclusiveMinimum": 0, "maximum": 1}
+
+#: keys of X-METRA and X-METRA-ADA (M'hamdi et al. §3.2: n = 5, k = q = 6, first order, MTOD
+#: α = 1e-3; the reference's 4 tasks per outer step and 2,500 pre-generated tasks)
+_XMETRA = {
+    "support": _default({"type": "array", "items": _LANG, "minItems": 1}, ["en"]),
+    "query": _default({"type": "array", "items": _LANG, "minItems": 1}, ["target"]),
+    "k": _default(_pos_int, 6),
+    "q": _default(_pos_int, 6),
+    "n_tasks": _default(_pos_int, 2500),  # meta-train tasks per (support, query) pair
+    "adapt_tasks": _default(_pos_int, 2500),  # meta-adapt tasks per target (X-METRA-ADA)
+    "meta_batch": _default(_pos_int, 4),
+    "inner_steps": _default({"type": "integer", "minimum": 0}, 5),
+    "inner_lr": _default({"type": "number", "minimum": 0}, 1e-3),
+    "first_order": _default({"type": "boolean"}, True),
+    "reduce": _default({"enum": ["mean", "sum"]}, "mean"),
+    # share of the target dev split forming meta-train queries (null: the paper's, MTOD 0.75,
+    # QA 0.6, for X-METRA-ADA; X-METRA uses all of it)
+    "meta_train_fraction": _default({"oneOf": [{"type": "null"}, _FRACTION]}, None),
+    # QA meta-adapt: share of the held-out part forming the support pool (the rest: queries)
+    "adapt_support_fraction": _default(_FRACTION, 0.6),
+    # QA similarity: a hub/local sentence encoder, mean-pooled (null: the run's encoder)
+    "embedder": _default({"oneOf": [{"type": "null"}, {"type": "string"}]}, None),
+}
+
 #: method name -> its own keys (on top of the common ones)
 METHOD_PROPS: dict[str, dict[str, Any]] = {
     "stl": {},
@@ -249,7 +296,21 @@ METHOD_PROPS: dict[str, dict[str, Any]] = {
         "meta_batch": _default(_pos_int, 1),
         "reduce": _default({"enum": ["mean", "sum"]}, "mean"),
     },
+    # X-METRA (M'hamdi et al. 2021): first-order MAML on pseudo-tasks, English train support and
+    # target dev query; see pipeline/methods/xmetra.py and xmetra_tasks.py. `lr` is β.
+    "xmetra": _XMETRA,
+    # X-METRA-ADA: X-METRA, then the meta-adaptation stage on the held-out target dev part
+    "xmetra_ada": {
+        **_XMETRA,
+        "stages": _default({"enum": ["sequential", "interleaved"]}, "sequential"),
+        "adapt_steps": _default(_nonneg_int, 100),
+        # inner steps of a meta-adapt task (default: inner_steps; the reference's MTOD: 10)
+        "adapt_inner_steps": _default({"oneOf": [{"type": "null"}, _pos_int]}, None),
+    },
 }
+
+#: experiment keys holding TLP lists, where grid placeholders are expanded
+GRID_TLP_KEYS = ("tlps", "finetune_tlps", "dev_tlps", "eval_tlps")
 
 #: method keys holding language lists, where grid placeholders are expanded
 LANG_LIST_KEYS = ("support", "query")
@@ -315,6 +376,17 @@ _TOP_SCHEMA = _obj(
                 },
                 # PAWS-X: drop the untranslated (NS) rows of eval splits (XTREME keeps them)
                 "drop_untranslated": {"type": "boolean"},
+                # per dataset: its dev split becomes test and this share of train becomes dev
+                # (M'hamdi et al.'s TyDiQA-GoldP: {tydiqa: 0.1})
+                "heldout_dev": {
+                    "type": "object",
+                    "propertyNames": _name,
+                    "additionalProperties": {
+                        "type": "number",
+                        "exclusiveMinimum": 0,
+                        "exclusiveMaximum": 1,
+                    },
+                },
                 # where each task's splits come from: {task: {split: dataset or [datasets]}}
                 # (first that has the TLP's split wins); default: `datasets` in order
                 "sources": {
@@ -598,20 +670,39 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
         _validate(exp, schema, where, prefix=("experiments", name))
         if ("steps" in exp) == ("epochs" in exp):
             raise ConfigError(f"{where}: experiments.{name}: expected exactly one of steps, epochs")
+        for i, entry in enumerate(exp.get("sweep", [])):
+            fixed = sorted(set(entry) & SWEEP_FIXED)
+            if fixed:
+                raise ConfigError(
+                    f"{where}: experiments.{name}.sweep.{i}: {', '.join(fixed)} cannot be swept"
+                )
+            _validate(
+                {**exp, **entry}, schema, where, prefix=("experiments", name, "sweep", str(i))
+            )
+        if method in PER_TLP_METHODS and exp.get("sweep"):
+            raise ConfigError(f"{where}: experiments.{name}: {method} takes no sweep")
+        if method in ("xmetra", "xmetra_ada") and "epochs" in exp:
+            raise ConfigError(
+                f"{where}: experiments.{name}.epochs: {method} counts meta-steps; give steps"
+            )
         if method in PER_TLP_METHODS and (exp.get("aux") or exp.get("target")):
             raise ConfigError(f"{where}: experiments.{name}: {method} takes no aux/target grid")
-        dev = exp.get("train_split") == "dev"
         for point in grid_points(exp):
             gexp = apply_grid(exp, point, f"{where}: experiments.{name}")
             sel = gexp.get("tlps", "all")
-            select_tlps(cfg, sel, where=f"{where}: experiments.{name}.tlps", any_tlp=dev)
-            for i, t in enumerate(gexp.get("finetune_tlps", [])):
-                try:
-                    TLP.parse(t)
-                except PipelineError as e:
-                    raise ConfigError(
-                        f"{where}: experiments.{name}.finetune_tlps.{i}: {e}"
-                    ) from None
+            chosen = select_tlps(cfg, sel, where=f"{where}: experiments.{name}.tlps", any_tlp=True)
+            for key in ("finetune_tlps", "dev_tlps", "eval_tlps"):
+                for i, t in enumerate(gexp.get(key, [])):
+                    try:
+                        TLP.parse(t)
+                    except PipelineError as e:
+                        raise ConfigError(f"{where}: experiments.{name}.{key}.{i}: {e}") from None
+            strays = [t for t in gexp.get("dev_tlps", []) if TLP.parse(t) not in chosen]
+            if strays:
+                raise ConfigError(
+                    f"{where}: experiments.{name}.dev_tlps: {', '.join(strays)} not among the "
+                    "experiment's tlps"
+                )
         if exp.get("finetune_split") == "dev":
             tasks = {t.partition("/")[0] for t in exp.get("finetune_tlps", [])}
             for task in sorted(tasks):
@@ -632,6 +723,9 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
     for name in layout if isinstance(layout, Mapping) else []:
         if name not in datasets:
             raise ConfigError(f"{where}: data.layout.{name}: not one of data.datasets")
+    for name in cfg["data"].get("heldout_dev", {}):
+        if name not in datasets:
+            raise ConfigError(f"{where}: data.heldout_dev.{name}: not one of data.datasets")
     for task, splits in cfg["data"].get("sources", {}).items():
         for split, names in splits.items():
             for name in [names] if isinstance(names, str) else names:
@@ -662,11 +756,17 @@ def select_tlps(
 ) -> list[TLP]:
     """Resolve a selection (All / Task-Limited / Lang-Limited / explicit list) against `tlps`.
 
-    `any_tlp`: an explicit list may name TLPs outside the pool (runs that train on dev splits:
-    the plan checks that each is prepared)."""
+    `any_tlp`: an explicit list may name TLPs outside the pool (the plan checks that each is
+    prepared); the experiments' own lists always may (an English-only model of a task that is
+    not in the pool, dev-split training)."""
     pool = [TLP.parse(t) for t in cfg["tlps"]]
     if isinstance(selection, list):
-        chosen = [TLP.parse(t) for t in selection]
+        chosen = []
+        for i, t in enumerate(selection):
+            try:
+                chosen.append(TLP.parse(t))
+            except PipelineError as e:
+                raise ConfigError(f"{where}.{i}: {e}") from None
         missing = [] if any_tlp else [str(t) for t in chosen if t not in pool]
         if missing:
             raise ConfigError(f"{where}: {', '.join(missing)} not in the training pool `tlps`")
@@ -703,6 +803,8 @@ class Run:
     #: "ft" for the fine-tuning runs of `finetune_tlps` (few-shot): their meta run is scored on
     #: the same TLPs, so they form a row of their own
     stage: str = field(default="", hash=False, compare=False)
+    #: the sweep entry of an analysis run ({k: 1, q: 1}); {} for the experiment's own runs
+    sweep: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def row(self) -> str:
@@ -723,11 +825,25 @@ class Run:
             "params": self.params,
             "init": self.init,
             **({"grid": self.grid} if self.grid else {}),
+            **({"sweep": self.sweep} if self.sweep else {}),
         }
 
 
 #: methods that train one model per TLP
 PER_TLP_METHODS = {"stl"}
+
+#: experiment keys a sweep entry may not change (they define the experiment and its runs)
+SWEEP_FIXED = {"method", "sweep", "aux", "target", "seeds", "row", "init", "tlps"}
+
+
+def sweep_slug(entry: Mapping[str, Any]) -> str:
+    """A sweep entry in run ids: {k: 1, q: 1} -> `k1-q1`, {dev_fraction: 0.25} ->
+    `dev_fraction0p25`."""
+
+    def val(v: Any) -> str:
+        return str(v).replace(".", "p").replace("+", "").replace("/", "_")
+
+    return "-".join(f"{k}{val(v)}" for k, v in entry.items())
 
 
 def zero_shot_langs(cfg: Mapping[str, Any], task: str) -> list[str]:
@@ -787,7 +903,7 @@ def apply_grid(exp: Mapping[str, Any], point: Mapping[str, str], where: str) -> 
     method's language lists replaced, `aux`/`target` dropped (a run's params then do not
     change when entries are added) and the entry recorded as `grid`."""
     out = {k: v for k, v in exp.items() if k not in PLACEHOLDERS}
-    for key in ("tlps", "finetune_tlps"):
+    for key in GRID_TLP_KEYS:
         if isinstance(exp.get(key), list):
             tlps = []
             for t in exp[key]:
@@ -828,9 +944,11 @@ def _models(
     """
     out = []
     dev = exp.get("multidds", {}).get("dev") if exp.get("sampler") == "multidds" else None
-    for suffix, tlps in _groups(cfg, selection, exp.get("train_split") == "dev"):
+    for suffix, tlps in _groups(cfg, selection, any_tlp=True):
         rid = f"{name}.{suffix}" if suffix else name
         zs = tuple(z for z in _zero_shot(cfg, tlps, selection) if z not in tlps)
+        if exp.get("extra_eval") is False:
+            zs = ()
         if dev not in ("target", "each-lang", "each-task"):
             out.append((rid, tlps, tlps, zs, params))
             continue
@@ -889,14 +1007,22 @@ def experiment_runs(cfg: Mapping[str, Any]) -> list[Run]:
                     rid = f"{name}.{t.slug}.s{s}"
                     runs.append(Run(rid, name, exp["method"], (t,), (t,), params, seed=s))
             continue
+        plain = {k: v for k, v in exp.items() if k != "sweep"}
+        base = {k: v for k, v in base.items() if k != "sweep"}
         for point in grid_points(exp):
-            gexp = apply_grid(exp, point, f"experiments.{name}")
-            gbase = {
-                **{k: v for k, v in base.items() if k not in PLACEHOLDERS},
-                **{k: v for k, v in gexp.items() if k != "seeds"},
-            }
-            gname = ".".join([name, *(grid_slug(v) for v in point.values())])
-            runs.extend(_experiment_runs(cfg, name, gname, gexp, gbase, point, with_metrics))
+            for entry in exp.get("sweep") or [None]:
+                vexp = {**plain, **(entry or {})}
+                gexp = apply_grid(vexp, point, f"experiments.{name}")
+                gbase = {
+                    **{k: v for k, v in base.items() if k not in PLACEHOLDERS},
+                    **{k: v for k, v in gexp.items() if k != "seeds"},
+                }
+                parts = [name, *(grid_slug(v) for v in point.values())]
+                gname = ".".join([*parts, *([sweep_slug(entry)] if entry else [])])
+                made = _experiment_runs(cfg, name, gname, gexp, gbase, point, with_metrics)
+                if entry:  # analysis runs: the sweep tables read them, the main tables do not
+                    made = [replace(r, sweep=dict(entry), report=False) for r in made]
+                runs.extend(made)
     return _resolve_inits(cfg, runs)
 
 
@@ -917,14 +1043,15 @@ def _experiment_runs(
     ft_tlps = [TLP.parse(t) for t in exp.get("finetune_tlps", [])]
     finetune = exp.get("finetune", exp["method"] in META_METHODS or bool(ft_tlps))
     ft_split = exp.get("finetune_split", "train")
+    also = [TLP.parse(t) for t in exp.get("eval_tlps", [])]
     for rid, tlps, targets, zs, model_params in _models(cfg, gname, exp, base, selection):
         targets = ft_tlps or targets
         if not finetune:
-            evals = tuple(dict.fromkeys([*tlps, *zs]))
+            evals = tuple(dict.fromkeys([*tlps, *zs, *also]))
         elif ft_tlps:  # the run's own TLPs and unseen languages as well (the baseline row)
-            evals = tuple(dict.fromkeys([*tlps, *zs, *ft_tlps]))
+            evals = tuple(dict.fromkeys([*tlps, *zs, *ft_tlps, *also]))
         else:
-            evals = zs
+            evals = tuple(dict.fromkeys([*zs, *also]))
         for s in seeds:
             meta = f"{rid}.s{s}"
             params = with_metrics({**model_params, "seed": s}, [*tlps, *evals])
@@ -1005,8 +1132,10 @@ def _resolve_inits(cfg: Mapping[str, Any], runs: list[Run]) -> list[Run]:
         # al.'s tables); those are not "unseen", so a dev-trained run does not select on them
         tasks = {t.task for t in r.train_tlps}
         extra = [t for t in src.train_tlps if t.task in tasks and t not in r.eval_tlps]
+        if exps[r.experiment].get("extra_eval") is False:
+            extra = []
         params = r.params
-        if extra and params.get("train_split") == "dev":
+        if extra and trains_on_dev(params):
             seen = {*r.train_tlps, *src.train_tlps}
             params = {**params, "selection_tlps": [str(t) for t in r.eval_tlps if t not in seen]}
         out.append(replace(r, init=src.id, eval_tlps=(*r.eval_tlps, *extra), params=params))
@@ -1022,6 +1151,18 @@ def _check_init_cycles(exps: Mapping[str, Any]) -> None:
                 raise ConfigError(f"experiments.{name}.init: a cycle ({chain})")
             seen.append(cur)
             cur = exps.get(cur, {}).get("init") if isinstance(exps.get(cur), Mapping) else None
+
+
+def train_split_of(params: Mapping[str, Any], tlp: TLP) -> str:
+    """The split `tlp` is trained on in a run with these params (`train_split`, `dev_tlps`)."""
+    if params.get("train_split", "train") == "dev" or str(tlp) in params.get("dev_tlps", ()):
+        return "dev"
+    return "train"
+
+
+def trains_on_dev(params: Mapping[str, Any]) -> bool:
+    """Whether the run trains on some dev split (it then selects on unseen TLPs only)."""
+    return params.get("train_split", "train") == "dev" or bool(params.get("dev_tlps"))
 
 
 def get_run(cfg: Mapping[str, Any], run_id: str) -> Run:

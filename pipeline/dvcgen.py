@@ -144,19 +144,21 @@ def _split_jobs(rule: Any, jobs: list[Any], item_deps: dict[str, Any]) -> list[t
     """The stages of one rule: (stage name, jobs, extra deps, item fields of the extra deps).
 
     An input given by a function (DVC_ITEM_DEPS: {rule: {name: (template, fn)}}, `fn(wildcards)`
-    the item value or None) cannot be one DVC pattern: the rule's jobs whose function gives a
-    value form a second stage `<rule>_<name>` with the dep `template` (e.g. a run's `init`)."""
+    the item value or None) cannot be one DVC pattern: the rule's jobs are grouped by which of
+    these inputs they have, each group a stage `<rule>[_<name>…]` with those deps (e.g. a
+    run's `init` and its pseudo-tasks: `train`, `train_init`, `train_init_tasks`)."""
     deps = item_deps.get(rule.name, {})
     if not deps:
         return [(rule.name, jobs, [], {})]
-    plain, extra = [], []
+    groups: dict[tuple[str, ...], list[Any]] = {}
     for job in jobs:
-        values = {n: fn(job.wildcards_dict) for n, (_, fn) in deps.items()}
-        (extra if any(v is not None for v in values.values()) else plain).append(job)
-    out = [(rule.name, plain, [], {})] if plain else []
-    if extra:
-        name = "_".join([rule.name, *deps])
-        out.append((name, extra, [t for t, _ in deps.values()], deps))
+        have = tuple(n for n, (_, fn) in deps.items() if fn(job.wildcards_dict) is not None)
+        groups.setdefault(have, []).append(job)
+    out = []
+    for have in sorted(groups, key=lambda h: (len(h), h)):
+        name = "_".join([rule.name, *have])
+        chosen = {n: deps[n] for n in have}
+        out.append((name, groups[have], [t for t, _ in chosen.values()], chosen))
     return out
 
 
@@ -225,7 +227,8 @@ def _stage(
         for job in sorted(jobs, key=lambda j: str(j.output[0])):
             wc = {k: job.wildcards_dict[k] for k in wcs}
             fields = {n: fn(job.wildcards_dict) for n, (_, fn) in dep_fields.items()}
-            items[Path(str(job.output[0])).name] = {**wc, **extra(wc), **fields}
+            key = Path(str(job.output[0])).name.removesuffix(".json")
+            items[key] = {**wc, **extra(wc), **fields}
         return {"foreach": items, "do": stage}
     return stage
 
@@ -251,6 +254,8 @@ def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> st
                 }
             },
             {"results/plots/multidds": {"x": "step", "y": "prob", "template": "linear"}},
+            # M'hamdi et al. §4.2: score per sweep value (k = q shots, dev_fraction)
+            {"results/plots/sweeps": {"x": "value", "y": "mean", "template": "linear"}},
         ],
     }
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)

@@ -69,6 +69,8 @@ class TrainContext:
     dev: dict[TLP, SplitData] | None = (
         None  # dev splits, for methods that learn from dev (MultiDDS)
     )
+    #: the run's pseudo-tasks (X-METRA-ADA: record ids per support and query), read by the job
+    pseudo_tasks: dict[str, Any] | None = None
 
     @property
     def tlps(self) -> list[TLP]:

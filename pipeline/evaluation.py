@@ -141,6 +141,7 @@ def score_run_predictions(
         "zero_shot_tlps": [str(t) for t in run.eval_tlps if t not in run.train_tlps],
         **({"row": run.row} if run.row != run.experiment else {}),
         **({"grid": run.grid} if run.grid else {}),
+        **({"sweep": run.sweep} if run.sweep else {}),
         **({"report": False} if not run.report else {}),
         "scores": scores,
     }

@@ -17,6 +17,7 @@ from typing import Any
 import datasets
 import torch
 
+from pipeline.data.pseudo_tasks import downsample_ids
 from pipeline.data.store import load_labels, load_split, locate
 from pipeline.io import atomic_dir
 from pipeline.records import TLP
@@ -74,11 +75,17 @@ def load_split_data(
     train: bool,
     max_examples: int | None = None,
     cache_dir: str | Path | None = FEATURE_CACHE,
+    fraction: tuple[float, int] | None = None,
 ) -> SplitData:
-    """Load `tlp`'s `split`, featurized for training (`train=True`) or for prediction."""
+    """Load `tlp`'s `split`, featurized for training (`train=True`) or for prediction;
+    `fraction` = (share, seed): only that seeded share of the records (`downsample_ids`)."""
     where = locate(tlp, prepared_dirs, split)
     records = load_split(where, tlp, split)
     size = f"n{len(records)}"
+    if fraction is not None and fraction[0] < 1:
+        keep = set(downsample_ids(records["id"], fraction[0], fraction[1], str(tlp)))
+        records = records.select([i for i, r in enumerate(records["id"]) if str(r) in keep])
+        size = f"d{len(records)}of{size[1:]}s{fraction[1]}"
     if max_examples is not None and len(records) > max_examples:
         records = records.select(capped_subset(tlp, split, len(records), max_examples))
         size = f"r{max_examples}of{size[1:]}"

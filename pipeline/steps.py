@@ -50,11 +50,23 @@ def generate(params: Sequence[str], out: str) -> dict[str, Any]:
 
 
 def prepare(
-    dataset: str, raw: str, out: str, layout: str = "original", drop_untranslated: bool = False
+    dataset: str,
+    raw: str,
+    out: str,
+    layout: str = "original",
+    drop_untranslated: bool = False,
+    heldout_dev: float | None = None,
 ) -> dict[str, Any]:
     from pipeline.data.prepare import prepare as prep
 
-    return prep(dataset, Path(raw), Path(out), layout=layout, drop_untranslated=drop_untranslated)
+    return prep(
+        dataset,
+        Path(raw),
+        Path(out),
+        layout=layout,
+        drop_untranslated=drop_untranslated,
+        heldout_dev=heldout_dev,
+    )
 
 
 def plan(params: Sequence[str], out: str | None) -> dict[str, Any]:
@@ -113,6 +125,39 @@ def pretrain(
     }
 
 
+#: where a run's pseudo-tasks are written (rule `pseudo_tasks`) and read (its training job)
+TASKS_DIR = Path("data/tasks")
+#: methods that meta-train on pseudo-tasks written by the `pseudo_tasks` step
+TASK_METHODS = ("xmetra", "xmetra_ada")
+
+
+def pseudo_tasks(params: Sequence[str], run_id: str, out: str) -> dict[str, Any]:
+    """Write the X-METRA(-ADA) pseudo-tasks of one run (pipeline.methods.xmetra_tasks)."""
+    from pipeline.config import method_params
+    from pipeline.data.store import load_split, locate
+    from pipeline.errors import ConfigError
+    from pipeline.methods import xmetra_tasks
+    from pipeline.models.embed import mean_pooled
+
+    cfg = load_params(params)
+    run = get_run(cfg, run_id)
+    if run.method not in TASK_METHODS:
+        raise ConfigError(f"{run_id}: method {run.method} meta-trains on no pseudo-tasks")
+    sources = data_sources(cfg)
+    p = method_params(run.method, run.params)
+    embedder = p["embedder"] or encoder_path(cfg)
+
+    def records(tlp: Any, split: str) -> Any:
+        return load_split(locate(tlp, sources, split), tlp, split)
+
+    def embed(texts: list[str]) -> Any:
+        return mean_pooled(embedder, texts, max_length=cfg["features"]["max_length"])
+
+    result = xmetra_tasks.build(run.method, run.params, run.train_tlps, records, embed)
+    atomic_write_json(out, {"run": run_id, **result})
+    return {"meta_train": len(result["meta_train"]), "meta_adapt": len(result["meta_adapt"])}
+
+
 def train(
     params: Sequence[str],
     run_id: str,
@@ -146,7 +191,8 @@ def train(
         init = None  # `init`: start from another experiment's model (Liu et al.'s English model)
         if run.init is not None:
             init = model_dir_for(Path("models/runs") / run.init, run.train_tlps[0].task)
-        trainer = Trainer(run, *args, checkpoints, init_model=init)
+        tasks = read_json(TASKS_DIR / f"{run.id}.json") if run.method in TASK_METHODS else None
+        trainer = Trainer(run, *args, checkpoints, init_model=init, pseudo_tasks=tasks)
         summary = trainer.fit(out, clear=False)
         if "best_by_task" in summary:  # one checkpoint per task: each task's TLPs with its own
             models = {

@@ -27,7 +27,7 @@ from pipeline.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from pipeline.config import Run, fingerprint
+from pipeline.config import Run, fingerprint, train_split_of, trains_on_dev
 from pipeline.engine import BatchStream, TrainContext
 from pipeline.evaluation import evaluate
 from pipeline.features import FEATURE_CACHE, load_split_data, merged_labels
@@ -61,11 +61,15 @@ def mean_main(scores: dict[str, dict[str, float]]) -> float:
     return sum(s["main"] for s in scores.values()) / len(scores)
 
 
-def selection_tlps(run: Run, train_split: str) -> list[TLP]:
+def selection_tlps(run: Run) -> list[TLP]:
     """The TLPs whose dev sets select the model: the run's own (trained on train splits), or,
-    for a run that trains on dev splits, the evaluated TLPs it did not train on (Liu et al.
-    §4.2: the stopping point from "unseen language development sets"); none: the last step."""
-    if train_split == "train":
+    for a run that trains on some dev split, the evaluated TLPs it did not train on (Liu et al.
+    §4.2: the stopping point from "unseen language development sets"); none, or `selection:
+    last`: the last step (a fixed budget; M'hamdi et al.'s baselines "don't have the luxury of
+    Dev performance")."""
+    if run.params.get("selection") == "last":
+        return []
+    if not trains_on_dev(run.params):
         return list(run.train_tlps)
     if "selection_tlps" in run.params:  # set by the config (the init's TLPs are not unseen)
         return [TLP.parse(t) for t in run.params["selection_tlps"]]
@@ -85,6 +89,7 @@ class Trainer:
         device: torch.device | None = None,
         init_model: str | Path | None = None,
         cache_dir: str | Path | None = FEATURE_CACHE,
+        pseudo_tasks: dict[str, Any] | None = None,
     ) -> None:
         self.run = run
         self.p = run.params
@@ -100,18 +105,23 @@ class Trainer:
                 encoder, self.labels, self.p.get("dropout", 0.1), pooler=self.p.get("pooler", False)
             )
         self.model.to(self.device)
-        self.train_split = self.p.get("train_split", "train")
-        self.select_tlps = selection_tlps(run, self.train_split)
+        self.train_splits = {t: train_split_of(self.p, t) for t in run.train_tlps}
+        self.select_tlps = selection_tlps(run)
         self.train_data = {
             t: load_split_data(
                 t,
-                self.train_split,
+                self.train_splits[t],
                 prepared_dirs,
                 self.tokenizer,
                 self.labels,
                 settings,
                 True,
                 cache_dir=cache_dir,
+                fraction=(
+                    (self.p["dev_fraction"], self.p["seed"])
+                    if "dev_fraction" in self.p and self.train_splits[t] == "dev"
+                    else None
+                ),
             )
             for t in run.train_tlps
         }
@@ -141,13 +151,21 @@ class Trainer:
             per_batch = method_cls.batches_per_step(self.p, len(streams))
             self.total_steps = max(1, math.ceil(self.p["epochs"] * batches / per_batch))
         else:
-            self.total_steps = self.p["steps"]
+            self.total_steps = method_cls.total_steps(self.p, self.p["steps"])
         opt = make_optimizer(self.model, self.p["lr"], self.p["weight_decay"])
         sched = make_scheduler(
             opt, self.p["warmup_steps"], self.total_steps * per_step, self.p["schedule"]
         )
         self.ctx = TrainContext(
-            self.model, opt, sched, self.train_data, streams, self.p, self.device, dev=self.dev_data
+            self.model,
+            opt,
+            sched,
+            self.train_data,
+            streams,
+            self.p,
+            self.device,
+            dev=self.dev_data,
+            pseudo_tasks=pseudo_tasks,
         )
         self.method = method_cls(self.ctx, self.p)
         self.key = fingerprint(
@@ -155,6 +173,7 @@ class Trainer:
                 "run": run.to_json(),
                 "settings": repr(settings),
                 "encoder": path_fingerprint(init_model or encoder),
+                "pseudo_tasks": fingerprint(pseudo_tasks) if pseudo_tasks else None,
                 "data": [path_fingerprint(Path(d) / "summary.json") for d in prepared_dirs],
                 "sources": sorted(
                     (f"{t}/{sp}", [str(d) for d in ds])
@@ -307,7 +326,12 @@ class Trainer:
         summary = {
             "run": self.run.to_json(),
             "options": self.method.options(),
-            "train_split": self.train_split,
+            # one split for every TLP, or per TLP (`dev_tlps`)
+            "train_split": (
+                next(iter(set(self.train_splits.values())))
+                if len(set(self.train_splits.values())) == 1
+                else {str(t): s for t, s in self.train_splits.items()}
+            ),
             "selection_tlps": [str(t) for t in self.select_tlps],
             "selection": selection,
             "total_steps": self.total_steps,

@@ -11,6 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from pipeline.config import experiment_runs, layout, validate
 from pipeline.data.plan import describe_sources, needed_splits
 from pipeline.errors import ConfigError
+from pipeline.steps import TASK_METHODS
 
 
 
@@ -85,13 +86,17 @@ wildcard_constraints:
 # The seed of a run is in its id (and its foreach item), not a param: adding a seed adds stages.
 DVC_PARAMS = {
     "generate": ["benchmark"],
-    "prepare": ["data.layout", "data.drop_untranslated"],
+    "prepare": ["data.layout", "data.drop_untranslated", "data.heldout_dev"],
     "plan": ["tlps", "zero_shot_langs", "experiments", "seeds", "data"],
     "tokenizer": ["encoder.tokenizer", "encoder.pretrain.corpus", "data.datasets"],
     "pretrain": ["encoder.architecture", "encoder.pretrain"],
     "train": [
         "tlps", "zero_shot_langs", "training", "experiments.${item.experiment}",
         "features", "encoder", "data", "metrics",
+    ],
+    "pseudo_tasks": [
+        "tlps", "zero_shot_langs", "training", "experiments.${item.experiment}", "features",
+        "encoder", "data",
     ],
     "finetune": [
         "tlps", "zero_shot_langs", "training", "finetune",
@@ -114,12 +119,32 @@ def _experiment(wc):
 # Per-item fields of `foreach` stages (a run's experiment, so a stage lists only its own params).
 DVC_ITEM_FIELDS = {
     "train": _experiment,
+    "pseudo_tasks": _experiment,
     "finetune": _experiment,
     "prepare": lambda wc: {"layout": layout(config, wc["dataset"])},
 }
 
+def task_inputs(run):
+    """What a run's pseudo-tasks depend on (pipeline.methods.xmetra_tasks.inputs)."""
+    from pipeline.methods.xmetra_tasks import inputs
+
+    return inputs(run.method, run.params, run.train_tlps)
+
+
+def uses_tasks(run_id):
+    """Whether a run meta-trains on pseudo-tasks (its train job reads data/tasks/<run>.json)."""
+    return RUNS[run_id].method in TASK_METHODS
+
+
 # Inputs given by functions, as DVC deps: the runs with `init` become a second train stage
-# (`train_init`) whose items name the run they start from.
+# (`train_init`) whose items name the run they start from; X-METRA runs also read their
+# pseudo-tasks (`train_init_tasks`).
 DVC_ITEM_DEPS = {
-    "train": {"init": ("models/runs/${item.init}", lambda wc: RUNS[_run_id(wc)].init)},
+    "train": {
+        "init": ("models/runs/${item.init}", lambda wc: RUNS[_run_id(wc)].init),
+        "tasks": (
+            "data/tasks/${item.tasks}.json",
+            lambda wc: _run_id(wc) if uses_tasks(_run_id(wc)) else None,
+        ),
+    },
 }

@@ -47,7 +47,14 @@ rule prepare:
         code=code(*DATA_CODE),
     params:
         layout=lambda w: layout(config, w.dataset),
-        options="--drop-untranslated" if config["data"].get("drop_untranslated") else "",
+        options=lambda w: " ".join(
+            (["--drop-untranslated"] if config["data"].get("drop_untranslated") else [])
+            + (
+                [f"--heldout-dev {config['data']['heldout_dev'][w.dataset]}"]
+                if w.dataset in config["data"].get("heldout_dev", {})
+                else []
+            )
+        ),
     log:
         "logs/prepare/{dataset}.log",
     benchmark:

@@ -9,8 +9,33 @@
 TRAIN_CODE = [
     "trainer.py", "finetune.py", "multidds.py", "analysis.py", "engine.py", "features.py",
     "evaluation.py", "checkpoint.py", "optim.py", "sampling.py", "metrics.py", "scoring.py",
-    "methods", "models", "tasks", "data/store.py",
+    "methods", "models", "tasks", "data/store.py", "data/pseudo_tasks.py",
 ]
+
+
+# X-METRA(-ADA) pseudo-tasks of one run (record ids of each task's support and query; QA
+# supports ranked by sentence-embedding similarity), written once and read by its train job.
+rule pseudo_tasks:
+    output:
+        "data/tasks/{run}.json",
+    input:
+        prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
+        plan="data/plan.json",
+        encoder=[ENCODER] if LOCAL_ENCODER else [],
+        code=code("methods/xmetra_tasks.py", "data/pseudo_tasks.py", "models/embed.py", "data/store.py"),
+    params:
+        presets=PARAMS,
+        # what the tasks depend on (not the learning rates: those do not rebuild them)
+        tasks=lambda w: canon(task_inputs(RUNS[w.run])),
+        encoder=canon(config["encoder"]),
+        features=canon(config["features"]),
+    log:
+        "logs/pseudo_tasks/{run}.log",
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pipeline pseudo-tasks {params.presets} --run {wildcards.run} --out {output} "
+        "> {log} 2>&1"
 
 
 rule train:
@@ -26,6 +51,8 @@ rule train:
         encoder=[ENCODER] if LOCAL_ENCODER else [],
         # `init`: the model this run starts from (e.g. the shared English fine-tuning stage)
         init=lambda w: [f"models/runs/{RUNS[w.run].init}"] if RUNS[w.run].init else [],
+        # X-METRA(-ADA): the run's pseudo-tasks
+        tasks=lambda w: [f"data/tasks/{w.run}.json"] if uses_tasks(w.run) else [],
         code=code(*TRAIN_CODE),
     params:
         presets=PARAMS,

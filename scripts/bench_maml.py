@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_reptile import TLPS, build, sync  # noqa: E402
+from bench_reptile import TLPS, build, model_args, sync  # noqa: E402
 
 from pipeline.methods import maml_core  # noqa: E402
 from pipeline.methods.maml_core import MetaTask  # noqa: E402
@@ -67,11 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--inner", type=int, default=2, help="inner steps n")
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--length", type=int, default=64)
-    ap.add_argument("--vocab", type=int, default=2000)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", default="cpu")
+    model_args(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ctx = build(args)

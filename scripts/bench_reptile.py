@@ -100,15 +100,20 @@ def time_steps(method: Any, n_steps: int, device: str) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=25)
-    ap.add_argument("--inner", type=int, default=12, help="inner steps per round and method")
+def model_args(ap: argparse.ArgumentParser) -> None:
+    """The bench model and data options every benchmark script shares (see `build`)."""
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--length", type=int, default=64)
     ap.add_argument("--vocab", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=25)
+    ap.add_argument("--inner", type=int, default=12, help="inner steps per round and method")
+    model_args(ap)
     ap.add_argument("--update-every", type=int, default=10, help="MultiDDS update interval")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

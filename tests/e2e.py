@@ -23,12 +23,16 @@ from pipeline.config import deep_merge, read_yaml
 from tests.conftest import REPO
 
 #: the embedded default, shrunk to seconds per stage (same schema, same DAG), two seeds
+#: X-METRA(-ADA) at the e2e scale
+XM = {"k": 1, "q": 1, "n_tasks": 4, "adapt_tasks": 2, "meta_batch": 2, "inner_steps": 2}
+XM["meta_train_fraction"] = 0.5  # a meta-adapt pool that holds 2 utterances of some intents
+
 TINY = {
     "seeds": [1, 2],
     "benchmark": {
         "languages": 3,
         "zero_shot": 1,
-        "tasks": ["nli", "ner", "qa"],
+        "tasks": ["nli", "ner", "qa", "mtod"],
         "scale": 0.25,
         "eval_size": 24,
         "text_sentences": 150,
@@ -56,9 +60,36 @@ TINY = {
         "reptile_mdds": None,
         "seq_reptile": None,
         # cross-lingual MAML from the English (l0) stage, meta-trained on l1's dev set
-        "en": {"method": "mtl", "steps": 6, "tlps": ["nli/l0"]},
+        # (also PRE of the X-METRA group)
+        "en": {
+            "method": "mtl",
+            "steps": 6,
+            "tlps": ["nli/l0", "mtod/l0", "qa/l0"],
+            "eval_tlps": ["mtod/l1", "qa/l1"],
+        },
         "xmaml": {"aux": ["l1"], "tlps": ["nli/aux"], "steps": 2, "eval_every": 2},
         "xla_maml": {"aux": ["l1"], "tlps": ["nli/l0", "nli/aux"], "steps": 2, "eval_every": 2},
+        # X-METRA-ADA and its baselines on the dialog and QA tasks, target l1 (k = q = 1: the
+        # dev sets hold 24 utterances of 8 intents), and a sweep (the analyses' mechanism)
+        "mono": {"target": ["l1"], "steps": 2, "seeds": [1, 2]},
+        "ft": {"target": ["l1"], "steps": 2, "seeds": [1, 2]},
+        "ft_en": {"target": ["l1"], "steps": 2, "seeds": [1, 2]},
+        "xmetra": {"target": ["l1"], "steps": 2, "seeds": [1, 2], **XM},
+        "xmetra_ada": {"target": ["l1"], "steps": 2, "adapt_steps": 1, "seeds": [1, 2], **XM},
+        "xmetra_sweep": {
+            "method": "xmetra_ada",
+            "init": "en",
+            "target": ["l1"],
+            "tlps": ["mtod/l0", "mtod/target"],
+            "dev_tlps": ["mtod/target"],
+            "support": ["l0"],
+            "query": ["target"],
+            "steps": 1,
+            "adapt_steps": 1,
+            **XM,
+            "seeds": [1],
+            "sweep": [{"inner_steps": 1}, {"inner_steps": 2}],
+        },
     },
     "finetune": {
         "default": {"epochs": 1, "lrs": [1.0e-3]},

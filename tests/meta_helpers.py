@@ -45,7 +45,7 @@ def make_run(method: str, tlps: list[str], **over: Any) -> Run:
     return Run(f"{method}-test", method, method, t, t, {**BASE, "method": method, **over})
 
 
-def trainer(world: dict, run: Run, ckpt: str | Path) -> Trainer:
+def trainer(world: dict, run: Run, ckpt: str | Path, **extra: Any) -> Trainer:
     torch.set_num_threads(1)
     return Trainer(
         run,
@@ -55,6 +55,7 @@ def trainer(world: dict, run: Run, ckpt: str | Path) -> Trainer:
         ckpt,
         torch.device("cpu"),
         cache_dir=world["root"] / "features",
+        **extra,
     )
 
 
@@ -83,12 +84,16 @@ def kill_at(t: Trainer, call: int) -> None:
     t.method.step = dying_step  # type: ignore[method-assign]
 
 
-def assert_resumes_bit_identically(world: dict, run: Run, tmp: Path, call: int = 4) -> None:
+def assert_resumes_bit_identically(
+    world: dict, run: Run, tmp: Path, call: int = 4, make: Any = None
+) -> None:
     """A run killed at its `call`-th step and resumed from its checkpoint ends with the same
-    weights and history as an uninterrupted one."""
-    full = trainer(world, run, tmp / "ckpt-full")
+    weights and history as an uninterrupted one (`make`: the trainer factory, default
+    `trainer`)."""
+    make = make or trainer
+    full = make(world, run, tmp / "ckpt-full")
     full.fit(tmp / "out-full")
-    killed = trainer(world, run, tmp / "ckpt")
+    killed = make(world, run, tmp / "ckpt")
     kill_at(killed, call)
     try:
         killed.fit(tmp / "out")
@@ -96,7 +101,7 @@ def assert_resumes_bit_identically(world: dict, run: Run, tmp: Path, call: int =
         pass
     else:
         raise AssertionError(f"the run finished before step {call}")
-    resumed = trainer(world, run, tmp / "ckpt")
+    resumed = make(world, run, tmp / "ckpt")
     resumed.fit(tmp / "out")
     assert same(weights(full.model), weights(resumed.model))
     history = (tmp / "out" / "history.json").read_text()

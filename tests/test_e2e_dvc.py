@@ -53,8 +53,15 @@ def test_repro_runs_every_stage_and_writes_metrics(repo):
     stage = yaml.safe_load((proj / "dvc.yaml").read_text())["stages"]["train_init"]
     assert stage["foreach"]["xla_maml.l1.s1"]["init"] == "en.s1"
     assert "models/runs/${item.init}" in stage["do"]["deps"]
+    # X-METRA runs also read their pseudo-tasks, written by a stage of their own
+    assert {"pseudo_tasks@xmetra_ada.l1.s1", "train_init_tasks@xmetra_ada.l1.s1"} <= ran
+    both = yaml.safe_load((proj / "dvc.yaml").read_text())["stages"]["train_init_tasks"]
+    assert "data/tasks/${item.tasks}.json" in both["do"]["deps"]
     metrics = json.loads((proj / "results/metrics.json").read_text())
-    assert set(metrics["experiments"]) == {"stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"}
+    assert set(metrics["experiments"]) == {
+        *("stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"),
+        *("mono", "ft", "ft_en", "xmetra", "xmetra_ada"),
+    }
     # computed outputs are DVC's, not git's
     assert not run(["git", "status", "--porcelain"], proj).stdout.strip()
 

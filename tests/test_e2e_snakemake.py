@@ -22,6 +22,7 @@ from tests.e2e import dry_run_jobs, make_project, run, snakemake, write_params
 pytestmark = pytest.mark.e2e
 
 EXPERIMENTS = {"stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"}
+EXPERIMENTS |= {"mono", "ft", "ft_en", "xmetra", "xmetra_ada"}
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,22 @@ def test_full_dag_produces_metrics_tables_and_plots(project):
     maml = (proj / "results/tables/xla_maml.md").read_text()
     assert "| X-MAML l1→X |" in maml and "| XLA-MAML l1→X |" in maml
     assert "## nli: zero-shot" in maml
+    # X-METRA-ADA from PRE on its pseudo-tasks (a tracked artifact), English train + l1 dev,
+    # kept at its last step; the M'hamdi-shaped tables and the sweep's DVC plot files
+    xa = json.loads((proj / "models/runs/xmetra_ada.l1.s2/summary.json").read_text())
+    assert xa["run"]["init"] == "en.s2" and xa["selection"] == "last"
+    assert xa["train_split"] == {
+        "mtod/l0": "train",
+        "mtod/l1": "dev",
+        "qa/l0": "train",
+        "qa/l1": "dev",
+    }
+    assert xa["options"]["stages"] == "sequential" and xa["total_steps"] == 3
+    tasks = json.loads((proj / "data/tasks/xmetra_ada.l1.s2.json").read_text())
+    assert tasks["meta_train"] and tasks["meta_adapt"]
+    xt = (proj / "results/tables/xmetra_ada.md").read_text()
+    assert "| X-METRA-ADA |" in xt and "| p, X-METRA-ADA vs FT |" in xt and "| l1 F1 |" in xt
+    assert (proj / "results/plots/sweeps/xmetra_sweep.mtod.l1.intent_accuracy.csv").exists()
     assert (proj / "results/plots/grad_cosine/mtl.s1.csv").exists()
     assert (proj / "results/plots/dev_score/reptile.s2.ft.qa.l1.csv").exists()
 
@@ -137,7 +154,9 @@ def test_params_change_reruns_only_readers(project):
     params["training"]["lr"] = 0.002  # every run reads the shared training defaults
     write_params(proj, params)
     jobs = dry_run_jobs(proj)
-    assert jobs.get("train") == 16 and jobs.get("finetune") == 2, jobs
+    # (the X-METRA pseudo-tasks do not read learning rates: not rebuilt)
+    assert jobs.get("train") == 28 and jobs.get("finetune") == 2, jobs
+    assert "pseudo_tasks" not in jobs, jobs
     assert "pretrain" not in jobs and "prepare" not in jobs, jobs
     write_params(proj, original)
 
@@ -160,7 +179,7 @@ def test_a_new_seed_reruns_only_the_new_seed(project):
         "en.s3",
         "xmaml.l1.s3",
         "xla_maml.l1.s3",
-    }, trained
+    }, trained  # (the X-METRA group has seeds of its own)
     assert dry_run_jobs(proj) == {"train": 8, "finetune": 1, "report": 1, "all": 1}
     params["experiments"]["mtl"]["seeds"] = [1]  # an experiment's own seeds win
     write_params(proj, params)

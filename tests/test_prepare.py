@@ -629,3 +629,20 @@ def test_cli_drop_untranslated_flag(tmp_path, capsys):
     assert out["counts"]["pa/de"]["dev"] == 2
     summary = json.loads((tmp_path / "drop" / "summary.json").read_text(encoding="utf-8"))
     assert summary["notes"]["pawsx"]["untranslated"]["dev"] == {"kept": 0, "dropped": 2}
+
+
+def test_heldout_dev_turns_dev_into_test_and_carves_dev_from_train(tmp_path):
+    """M'hamdi et al.'s TyDiQA-GoldP: dev = a share of train, test = the GoldP dev file."""
+    raw = fx.write_tydiqa(tmp_path / "ty")
+    out = prepare("tydiqa", raw, tmp_path / "qa", heldout_dev=0.5)
+    sw, te = TLP("qa", "sw"), TLP("qa", "te")
+    train, dev = load_split(tmp_path / "qa", sw, "train"), load_split(tmp_path / "qa", sw, "dev")
+    assert len(train) == len(dev) == 1  # sw's two train questions, half held out
+    assert {*train["id"], *dev["id"]} == {"swahili-11-0", "swahili-33-1"}
+    assert list(load_split(tmp_path / "qa", te, "test")["id"]) == ["telugu-44-0"]
+    assert "dev" not in prepared_tlps(tmp_path / "qa")[te]  # te had no train split
+    assert out["options"]["heldout_dev"] == 0.5
+    again = prepare("tydiqa", raw, tmp_path / "qa2", heldout_dev=0.5)
+    assert again["counts"] == out["counts"]  # a fixed split
+    with pytest.raises(DataError, match="has a test split; heldout_dev"):
+        prepare("mtod", fx.write_mtod(tmp_path / "mt"), tmp_path / "m", heldout_dev=0.1)

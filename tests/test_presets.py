@@ -24,6 +24,7 @@ from pipeline.config import active_experiments, experiment_runs, load_params, ze
 from pipeline.data.synthetic import generate, write_release
 from pipeline.records import TLP
 from pipeline.report.maml_tables import MAML_METHODS
+from pipeline.report.xmetra_tables import XMETRA_METHODS
 from tests.conftest import REPO
 from tests.e2e import make_project, run
 
@@ -39,6 +40,8 @@ TASK_OF = {
     "squad": "qa",
     "squad_translate_train": "qa",
     "mlqa": "qa",
+    "tydiqa": "qa",
+    "mtod": "mtod",
 }
 TRAIN, EVAL = 16, 8  # examples per TLP (train; dev and test)
 
@@ -50,6 +53,10 @@ def overlay(cfg: dict) -> dict:
         small = {"epochs": 1} if "epochs" in exp else {"steps": 2}
         if exp.get("method") == "seq_reptile":
             small["inner_steps"] = 4
+        if exp.get("method") == "xmetra_ada":
+            small["adapt_steps"] = 1
+        if exp.get("embedder"):  # a hub sentence encoder: the tiny local one instead
+            small["embedder"] = None
         exps[name] = small
     ft = cfg["finetune"]
     return {
@@ -111,6 +118,8 @@ def write_raw(cfg: dict, proj: Path) -> None:
         for task in tasks
         for lg in train_langs
     }
+    if any(e.get("method") in XMETRA_METHODS for e in active_experiments(cfg).values()):
+        sizes.update(xmetra_sizes(cfg))
     raw = proj.parent / "synthetic"
     generate(
         raw,
@@ -127,6 +136,20 @@ def write_raw(cfg: dict, proj: Path) -> None:
     for d in cfg["data"]["datasets"]:
         layout = lay.get(d, "original") if isinstance(lay, dict) else lay
         write_release(raw, d, proj / "data" / "raw" / d, layout)
+
+
+def xmetra_sizes(cfg: dict) -> dict:
+    """M'hamdi et al.'s pseudo-tasks take k + q items per intent from a quarter of a target's
+    MTOD dev split and carve TyDiQA's dev set out of 10% of train: sizes at which the preset's
+    own k = q = 9 still finds them (8 synthetic intents)."""
+    out = {}
+    for t in map(TLP.parse, cfg["tlps"]):
+        source = t.lang == "en"
+        if t.task == "mtod":
+            out[str(t)] = {"train": 160} if source else {"train": TRAIN, "dev": 1000}
+        elif t.task == "qa":
+            out[str(t)] = {"train": 60 if source else 600}
+    return out
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
@@ -150,6 +173,8 @@ def test_preset_runs_end_to_end(preset, tmp_path):
         assert {r["experiment"] for r in csv.DictReader(f)} == {r.row for r in runs if r.report}
     if any(r.method in MAML_METHODS for r in runs):
         check_maml_tables(merged, runs, tables)
+    elif any(r.method in XMETRA_METHODS for r in runs):
+        check_xmetra_tables(merged, runs, proj / "results")
     else:
         check_tarunesh_tables(merged, tables)
     check_options_reach_results(merged, runs, proj, res)
@@ -182,6 +207,38 @@ def check_maml_tables(merged: dict, runs: list, tables: Path) -> None:
             for k, v in exp.items():
                 if k in ("sampling", "parallel"):
                     assert f"| {v} |" in options, (name, k)
+
+
+def check_xmetra_tables(merged: dict, runs: list, results: Path) -> None:
+    """M'hamdi et al.'s shapes: Table 1 (MTOD intent accuracy and slot F1 per target) and Table 2
+    (QA F1 per target, avg) with every row and the t-test row, and the sweep analyses."""
+    text = (results / "tables/xmetra_ada.md").read_text()
+    exps = active_experiments(merged)
+    t1 = text.split("## Table 1: MTOD")[1].split("## Table 2")[0]
+    t2 = text.split("## Table 2: QA (F1)")[1]
+    for table, task in ((t1, "mtod"), (t2, "qa")):
+        targets = [
+            lg
+            for n, e in exps.items()
+            if e["method"] in XMETRA_METHODS and not e.get("sweep") and task in e["tlps"][0]
+            for lg in e["target"]
+        ]
+        metrics = ["intent", "slot F1"] if task == "mtod" else ["F1"]
+        head = " | ".join(f"{lg} {m}" for lg in dict.fromkeys(targets) for m in metrics)
+        assert f"| | {head} " in table, (task, table[:300])
+        for row in ("PRE", "MONO", "FT", "FT w/EN", "X-METRA", "X-METRA-ADA"):
+            assert f"\n| {row} | " in table, (task, row)
+        assert "| p, X-METRA-ADA vs FT |" in table, task
+    sweeps = (results / "tables/xmetra_sweeps.md").read_text()
+    for name, exp in exps.items():
+        if not exp.get("sweep"):
+            continue
+        assert f"## {exp['row']} ({name})" in sweeps, name
+        task = exp["tlps"][0].partition("/")[0]
+        metric = "intent_accuracy" if task == "mtod" else "f1"
+        plot = results / "plots/sweeps" / f"{name}.{task}.{exp['target'][0]}.{metric}.csv"
+        values = [line.split(",")[0] for line in plot.read_text().splitlines()[1:]]
+        assert values == [str(next(iter(e.values()))) for e in exp["sweep"]], (name, values)
 
 
 def check_tarunesh_tables(merged: dict, tables: Path) -> None:

@@ -2,7 +2,7 @@
 training starts.
 
 Every trained TLP needs its train and dev splits (dev selects the model; a run with
-`train_split: dev` trains on dev), every evaluated TLP its dev and test splits. A TLP that no dataset provides (a language the benchmark lacks, XTREME's
+`train_split: dev` or `dev_tlps` trains on dev), every evaluated TLP its dev and test splits. A TLP that no dataset provides (a language the benchmark lacks, XTREME's
 unlabelled test files, a zero-shot language a task does not have) stops the DAG right after
 `prepare`, with one line naming the TLP, the split and the datasets searched — instead of inside
 a training job hours later. The plan (`data/plan.json`) also records where each split came from,
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Run, data_sources, experiment_runs
+from pipeline.config import Run, data_sources, experiment_runs, train_split_of
 from pipeline.data.store import Sources, prepared_tlps
 from pipeline.errors import ConfigError
 from pipeline.io import read_json
@@ -26,9 +26,8 @@ def needed_splits(runs: Sequence[Run]) -> dict[TLP, set[str]]:
     """TLP -> the splits some run reads (train and dev to train, dev and test to evaluate)."""
     need: dict[TLP, set[str]] = {}
     for r in runs:
-        split = r.params.get("train_split", "train")
-        for t in r.train_tlps:  # a run that trains on dev splits reads no train split
-            need.setdefault(t, set()).update((split, "dev"))
+        for t in r.train_tlps:  # a TLP trained on its dev split reads no train split
+            need.setdefault(t, set()).update((train_split_of(r.params, t), "dev"))
         for t in r.eval_tlps:
             need.setdefault(t, set()).update(("dev", "test"))
     return need

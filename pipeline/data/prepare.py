@@ -992,6 +992,28 @@ def _synthetic(
     return collectors
 
 
+def _hold_out_dev(
+    records: dict[TLP, dict[str, list[dict[str, Any]]]], fraction: float, raw: Path, dataset: str
+) -> None:
+    """dev -> test, and `fraction` of train -> dev, per TLP (see `prepare`)."""
+    from pipeline.data.pseudo_tasks import split_ids
+
+    if not 0 < fraction < 1:
+        raise PipelineError(f"heldout_dev: expected a fraction in (0, 1), got {fraction}")
+    for tlp, splits in records.items():
+        if "test" in splits:
+            raise DataError(
+                f"{raw}: {dataset} {tlp} has a test split; heldout_dev is for releases without one"
+            )
+        if "dev" in splits:
+            splits["test"] = splits.pop("dev")
+        if splits.get("train"):
+            ids = [str(r["id"]) for r in splits["train"]]
+            held = set(split_ids(ids, [fraction], 0, f"{tlp}:heldout")[0])
+            splits["dev"] = [r for r in splits["train"] if str(r["id"]) in held]
+            splits["train"] = [r for r in splits["train"] if str(r["id"]) not in held]
+
+
 def prepare(
     dataset: str,
     raw: Path,
@@ -999,8 +1021,14 @@ def prepare(
     layout: str = "original",
     languages: list[str] | None = None,
     drop_untranslated: bool = False,
+    heldout_dev: float | None = None,
 ) -> dict[str, Any]:
     """Read `raw` (a `dataset` release), write normalized records to `out`, return the summary.
+
+    `heldout_dev` (a fraction): the release's dev split becomes the test split and that share
+    of each TLP's train split (a fixed shuffle of its ids) the dev split — M'hamdi et al.'s
+    TyDiQA-GoldP protocol (their dev = 10% of train, test = the official GoldP dev set), for
+    a release that ships no test split.
 
     `raw` is the folder holding the files or any folder above it, down to `SEARCH_DEPTH` levels
     (an archive unpacked as published; see the module docstring). `languages` keeps only those
@@ -1034,6 +1062,8 @@ def prepare(
         for reason, n in c.skipped.items():
             skipped[f"{c.dataset}: {reason}"] += n
 
+    if heldout_dev is not None:
+        _hold_out_dev(records, heldout_dev, raw, dataset)
     found = sorted({t.lang for t in records})
     if not records:
         raise DataError(f"{raw}: no records of {dataset} read (skipped: {dict(skipped) or 'none'})")
@@ -1047,7 +1077,10 @@ def prepare(
     extra = {
         "dataset": dataset,
         "layout": layout,
-        "options": {"drop_untranslated": drop_untranslated},
+        "options": {
+            "drop_untranslated": drop_untranslated,
+            **({"heldout_dev": heldout_dev} if heldout_dev is not None else {}),
+        },
         "tasks": sorted({c.task for c in collectors}),
         "languages": found,
         "dedup_ids": sum(c.counters["dedup_ids"] for c in collectors),

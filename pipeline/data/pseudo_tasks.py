@@ -112,23 +112,57 @@ def similarity_tasks(
     q: int,
     n_tasks: int,
     seed: int,
+    support_ids: Sequence[str] | None = None,
+    support_embeddings: np.ndarray | None = None,
 ) -> list[dict[str, list[str]]]:
-    """`n_tasks` QA tasks over one pool: q random queries, each with its k // q nearest other
-    items as supports (k must be a multiple of q: the paper's k = q = 6 gives one each)."""
+    """`n_tasks` QA tasks: q random queries from `ids`, each with its k // q nearest items of
+    the support pool (`support_ids`; default: the other items of `ids`) as supports. k must be
+    a multiple of q: the paper's k = q = 6 gives one each."""
     if k % q:
         raise PipelineError(f"pseudo-tasks: k = {k} is not a multiple of q = {q}")
-    if len(ids) < q + k:
-        raise PipelineError(f"pseudo-tasks: {len(ids)} items, a task needs {q + k}")
-    sim = cosine_matrix(embeddings, embeddings)
+    same = support_ids is None
+    pool_ids = ids if same else support_ids
+    pool_emb = embeddings if same else support_embeddings
+    if len(ids) < q or len(pool_ids) < k + (q if same else 0):
+        raise PipelineError(
+            f"pseudo-tasks: {len(ids)} query and {len(pool_ids)} support items, a task needs "
+            f"{q} and {k}" + (" (one pool: q + k)" if same else "")
+        )
+    sim = cosine_matrix(embeddings, pool_emb)  # [query candidates, support pool]
     tasks = []
     for t in range(n_tasks):
         rng = _rng(seed, "qa", t)
         queries = rng.sample(range(len(ids)), q)
-        sup = nearest_supports(sim, queries, k // q, set(queries))
+        sup = nearest_supports(sim, queries, k // q, set(queries) if same else set())
         tasks.append(
             {
                 "query": [ids[i] for i in queries],
-                "support": [ids[j] for row in sup for j in row],
+                "support": [pool_ids[j] for row in sup for j in row],
             }
         )
     return tasks
+
+
+def split_ids(
+    ids: Sequence[str], fractions: Sequence[float], seed: int, key: str
+) -> list[list[str]]:
+    """`ids` shuffled (seeded by `key`) and cut into consecutive parts of the given fractions
+    (the rest last): M'hamdi et al.'s 75/25 (MTOD) and 60/40 (QA) dev splits."""
+    order = sorted(map(str, ids))
+    _rng(seed, "split", key).shuffle(order)
+    parts, start = [], 0
+    for f in fractions:
+        end = start + round(f * len(order))
+        parts.append(order[start:end])
+        start = end
+    parts.append(order[start:])
+    return parts
+
+
+def downsample_ids(ids: Sequence[str], fraction: float, seed: int, tlp: str) -> list[str]:
+    """The share `fraction` of a TLP's dev ids a run trains on (M'hamdi et al.'s downsampling
+    analysis): the same subset for every method of a seed, so that X-METRA-ADA and FT see
+    the same target data."""
+    if fraction >= 1:
+        return [str(i) for i in ids]
+    return split_ids(ids, [fraction], seed, f"{tlp}:downsample")[0]

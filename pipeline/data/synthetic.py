@@ -1687,6 +1687,31 @@ def _qa_files(raw: Path, split: str) -> dict[str, Path]:
     return {m["l"]: f for f in sorted(folder.glob("*.json")) if (m := pat.match(f.name))}
 
 
+def _write_tydiqa(raw: Path, dest: Path) -> None:
+    """TyDiQA-GoldP v1.1: one train and one dev file for every language, each question's
+    language the prefix of its id (`swahili-…`); the benchmark's QA train -> train, its QA test
+    -> the GoldP dev file (the split XTREME and M'hamdi et al. report). Languages TyDiQA does
+    not have are left out, as the release has none."""
+    from pipeline.data.readers.squad import TYDIQA_LANGS
+
+    names = {code: name for name, code in TYDIQA_LANGS.items()}
+    dest.mkdir(parents=True, exist_ok=True)
+    for split, fname in (
+        ("train", "tydiqa-goldp-v1.1-train.json"),
+        ("test", "tydiqa-goldp-v1.1-dev.json"),
+    ):
+        data = []
+        for lang, f in sorted(_qa_files(raw, split).items()):
+            if lang not in names:  # not a TyDiQA language: not in the release
+                continue
+            for art in read_json(f)["data"]:
+                for para in art["paragraphs"]:
+                    for qa in para["qas"]:
+                        qa["id"] = f"{names[lang]}-{qa['id']}"
+                data.append(art)
+        atomic_write_json(dest / fname, {"version": "TyDiQA-GoldP-1.1-for-SQuAD-1.1", "data": data})
+
+
 def write_release(
     raw: str | Path, dataset: str, dest: str | Path, layout: str = "original"
 ) -> None:
@@ -1695,7 +1720,8 @@ def write_release(
     What `prepare --dataset <dataset> --raw <dest> --layout <layout>` then reads is exactly the
     benchmark's data in that publisher's layout: XNLI 1.0 + XNLI-MT 1.0, PAWS-X `x-final/`, PAN-X
     per-language folders, UD v2.5 `ud-treebanks-v2.5/UD_*/`, MLQA v1 (dev and test only, as
-    released), SQuAD v1.1 (`train-v1.1.json`, `dev-v1.1.json`: the source language's QA), and
+    released), SQuAD v1.1 (`train-v1.1.json`, `dev-v1.1.json`: the source language's QA),
+    TyDiQA-GoldP v1.1 (train and dev files of all its languages), MTOD (`<lang>/` folders), and
     XTREME's translate-train SQuAD (the other languages' QA train, flat or in XTREME's
     `squad/translate-train/`). Other (dataset, layout) pairs are refused with one line.
     """
@@ -1721,6 +1747,10 @@ def write_release(
             if source not in files:
                 raise ConfigError(f"{raw}: no {split} QA data in the source language {source}")
             shutil.copy2(files[source], dest / name)
+    elif key == ("mtod", "original"):  # <lang>/{train,eval,test}-<lang>.tsv, as the zip
+        _copy(raw / "mtod", dest)
+    elif key == ("tydiqa", "original"):
+        _write_tydiqa(raw, dest)
     elif dataset == "squad_translate_train" and layout in ("original", "xtreme"):
         folder = dest if layout == "original" else dest / "squad" / "translate-train"
         folder.mkdir(parents=True, exist_ok=True)

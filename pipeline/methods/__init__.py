@@ -12,6 +12,7 @@ def get_method(name: str) -> type[Method]:
     from pipeline.methods.stl import STL
     from pipeline.methods.xla_maml import XLAMAML
     from pipeline.methods.xmaml import XMAML
+    from pipeline.methods.xmetra import XMETRA, XMETRAADA
 
     registry: dict[str, type[Method]] = {
         "stl": STL,
@@ -20,6 +21,8 @@ def get_method(name: str) -> type[Method]:
         "seq_reptile": SequentialReptile,
         "xmaml": XMAML,
         "xla_maml": XLAMAML,
+        "xmetra": XMETRA,
+        "xmetra_ada": XMETRAADA,
     }
     try:
         return registry[name]

@@ -28,6 +28,12 @@ class Method(ABC):
         return 1
 
     @classmethod
+    def total_steps(cls, params: dict[str, Any], steps: int) -> int:
+        """The run's (meta-)steps when it gives `steps` (X-METRA-ADA adds its meta-adapt
+        stage's)."""
+        return steps
+
+    @classmethod
     def batches_per_step(cls, params: dict[str, Any], n_tlps: int = 1) -> int:
         """Training batches one `step` consumes from a run of `n_tlps` TLPs (sizes `epochs`);
         one per optimizer step unless a step reads several (MTL with `tasks_per_step`, MAML's

@@ -42,10 +42,15 @@ REDUCE = ("mean", "sum")
 
 @dataclass
 class MetaTask:
-    """One meta-task: the support batches (one per inner step) and the query batch."""
+    """One meta-task: the support batches (one per inner step) and the query batch.
+
+    `then`: a task that continues adapting from this one's adapted parameters θ' (not from θ),
+    its query loss back-propagated as well — the reference X-METRA-ADA's interleaving of
+    meta-train and meta-adapt in one update (seed-implementations §5.2, A5)."""
 
     support: list[tuple[TLP, Batch]] = field(default_factory=list)
     query: tuple[TLP, Batch] | None = None
+    then: MetaTask | None = None
 
 
 def trainable(model: torch.nn.Module) -> Params:
@@ -99,16 +104,23 @@ def accumulate_meta_gradient(
     ctx.model.train()
     theta = trainable(ctx.model)
     scale = 1.0 / len(tasks) if reduce == "mean" else 1.0
-    query_total, inner = 0.0, []
-    for task in tasks:
-        if task.query is None:
-            raise ValueError("a meta-task needs a query batch")
-        adapted = adapt(ctx, theta, task.support, lr, first_order, inner)
-        q = ctx.functional_loss(adapted, *task.query)
-        (q * scale).backward()  # × 1.0 is exact: n = 0 stays plain training bit for bit
-        query_total += q.item()
-        del adapted, q  # free θ' before the next task builds its own
-    logs = {"loss": query_total / len(tasks)}
+    query_total, n_query, inner = 0.0, 0, []
+    for first in tasks:
+        params: Mapping[str, torch.Tensor] = theta
+        task: MetaTask | None = first
+        while task is not None:  # a chain (`then`) continues from the adapted parameters
+            if task.query is None:
+                raise ValueError("a meta-task needs a query batch")
+            adapted = adapt(ctx, params, task.support, lr, first_order, inner)
+            q = ctx.functional_loss(adapted, *task.query)
+            # × 1.0 is exact: n = 0 stays plain training bit for bit; a chain keeps the graph
+            # from θ to θ' for its next link
+            (q * scale).backward(retain_graph=task.then is not None)
+            query_total += q.item()
+            n_query += 1
+            params, task = adapted, task.then
+        del adapted, params, q  # free θ' before the next task builds its own
+    logs = {"loss": query_total / n_query}
     if inner:
         logs["support_loss"] = sum(inner) / len(inner)
     return logs

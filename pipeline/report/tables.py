@@ -581,5 +581,8 @@ def write_report(
     from pipeline.report.maml_tables import write_maml_tables  # (it reads `reported_scores`)
 
     write_maml_tables(cfg, score_files, out)  # Liu et al.'s shapes, when MAML runs exist
+    from pipeline.report.xmetra_tables import write_xmetra_tables
+
+    write_xmetra_tables(cfg, score_files, out)  # M'hamdi et al.'s, when X-METRA runs exist
     write_curves(run_dirs, out)
     return {"summary": test_md, "metrics": metrics}
