@@ -158,7 +158,7 @@ def test_trains_on_dev_and_selects_on_unseen_languages(parallel_world, tmp_path)
     )
     t = trainer(parallel_world, run, tmp_path / "c")
     assert all(d.split == "dev" for d in t.ctx.train.values())
-    assert list(t.dev_data) == [TLP("nli", "l2")] == selection_tlps(run, "dev")
+    assert list(t.dev_data) == [TLP("nli", "l2")] == selection_tlps(run)
     summary = t.fit(tmp_path / "out")
     assert summary["train_split"] == "dev" and summary["selection_tlps"] == ["nli/l2"]
     assert summary["best_dev"] and set(summary["best_dev"]) == {"nli/l2"}
