@@ -28,6 +28,7 @@ import numpy as np
 from pipeline.config import method_params, train_split_of
 from pipeline.data import pseudo_tasks as pt
 from pipeline.errors import ConfigError
+from pipeline.methods.episodes import _key_seed
 from pipeline.records import TASK_TYPES, TLP
 
 #: the paper's share of the target dev split that forms meta-train queries (X-METRA-ADA)
@@ -106,9 +107,9 @@ def build(
         q_adapt = [by_id[i] for i in adapt_ids]
         n, na = int(p["n_tasks"]), int(p["adapt_tasks"])
         if kind == "intent_slots":
-            train = pt.intent_tasks(sup, q_train, k, q, n, pt_seed(seed, key))
+            train = pt.intent_tasks(sup, q_train, k, q, n, _key_seed(seed, key))
             adapt = (
-                pt.intent_tasks(q_adapt, None, k, q, na, pt_seed(seed, key + ":adapt"))
+                pt.intent_tasks(q_adapt, None, k, q, na, _key_seed(seed, key + ":adapt"))
                 if ada
                 else []
             )
@@ -128,7 +129,7 @@ def build(
                 k,
                 q,
                 n,
-                pt_seed(seed, key),
+                _key_seed(seed, key),
                 [str(r["id"]) for r in sup],
                 s_emb,
             )
@@ -143,7 +144,7 @@ def build(
                     k,
                     q,
                     na,
-                    pt_seed(seed, key + ":adapt"),
+                    _key_seed(seed, key + ":adapt"),
                     a_sup,
                     emb_of(a_sup),
                 )
@@ -182,11 +183,6 @@ def inputs(method: str, params: Mapping[str, Any], run_tlps: Sequence[TLP]) -> d
         "dev_fraction": params.get("dev_fraction", 1.0),
         **{k: p[k] for k in (*keys, "adapt_support_fraction", "embedder")},
     }
-
-
-def pt_seed(seed: int, key: str) -> int:
-    """A per-pair task seed (the same run seed gives every pair its own tasks)."""
-    return (seed * 1_000_003 + sum(ord(c) * 131**i for i, c in enumerate(key))) % 2**31
 
 
 def _tagged(task: Mapping[str, Any], s: TLP, q: TLP) -> dict[str, Any]:

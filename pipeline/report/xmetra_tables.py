@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,7 +28,9 @@ from typing import Any
 from pipeline.config import active_experiments, trains_on_dev
 from pipeline.io import atomic_write_text, read_json
 from pipeline.records import TLP
+from pipeline.report.maml_tables import _fmt
 from pipeline.report.stats import welch_t
+from pipeline.report.tables import _fmt_p
 
 XMETRA_METHODS = ("xmetra", "xmetra_ada")
 #: task -> the metrics of its table (the paper's columns), then extra CSV-only metrics
@@ -100,18 +101,6 @@ def json_key(entry: Mapping[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in entry.items())
 
 
-def _fmt(values: Mapping[int, float] | None) -> str:
-    if not values:
-        return "–"
-    vals = list(values.values())
-    m = statistics.fmean(vals)
-    return f"{m:.1f}" if len(vals) < 2 else f"{m:.1f} ± {statistics.stdev(vals):.1f}"
-
-
-def _p(p: float) -> str:
-    return "n/a" if math.isnan(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
-
-
 def _table(
     task: str,
     rows: Sequence[str],
@@ -147,7 +136,7 @@ def _table(
         for lg, m in cols:
             a = cells.get(x, {}).get(f"{task}/{lg}", {}).get(m, {})
             b = cells.get(base, {}).get(f"{task}/{lg}", {}).get(m, {})
-            ps.append(_p(welch_t(list(a.values()), list(b.values())).p) if a and b else "–")
+            ps.append(_fmt_p(welch_t(list(a.values()), list(b.values())).p) if a and b else "–")
         if any(p != "–" for p in ps):
             tests.append(f"| p, {labels[x]} vs {labels[base]} | " + " | ".join(ps) + " |")
     if tests:
