@@ -1,4 +1,5 @@
-# The DAG: download/generate -> prepare -> tokenizer -> pretrain -> train (+ predict, score) -> report.
+# The DAG: download/generate -> prepare -> tokenizer -> pretrain -> train (+ predict, score)
+# -> represent (paired runs) -> report.
 # Every rule is a thin `python -m pipeline <command>` call; `params:` carries the config values each
 # step reads, so Snakemake's params trigger reruns exactly the steps a params.yaml change affects.
 # dvc.yaml is generated from this DAG: `python -m pipeline dvc-yaml` (checked by `make check`).
@@ -11,6 +12,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/encoder.smk"
 include: "rules/train.smk"
+include: "rules/analysis.smk"
 include: "rules/report.smk"
 
 

@@ -109,10 +109,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pred", required=True)
     p.add_argument("--style", choices=["squad", "mlqa"], default=None)
 
+    p = sub.add_parser(
+        "represent",
+        help="source vs target dev representations of a paired run (jt, metaxl): Hausdorff "
+        "distance, PCA table and plot per task",
+    )
+    _params(p)
+    p.add_argument("--run", required=True)
+    p.add_argument("--model", required=True, help="the run's folder (models/runs/<run>)")
+    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--max-points", type=int, default=None, help="vectors per language (default: 2000)"
+    )
+
     p = sub.add_parser("report", help="metrics.json, tables and plots from all scores")
     _params(p)
     p.add_argument("--scores", nargs="+", required=True)
     p.add_argument("--runs", nargs="+", required=True)
+    p.add_argument(
+        "--representations",
+        nargs="*",
+        default=[],
+        help="`represent` outputs to tabulate (results/representations/<run>)",
+    )
     p.add_argument("--out", required=True)
 
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from the Snakemake DAG")
@@ -176,8 +195,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             res = steps.score_run(params, args.run, args.predictions, args.out)
         elif c == "score":
             res = steps.score_files(args.task, args.lang, args.gold, args.pred, args.style)
+        elif c == "represent":
+            res = steps.represent(params, args.run, args.model, args.out, args.max_points)
         elif c == "report":
-            res = steps.report(params, args.scores, args.runs, args.out)
+            res = steps.report(params, args.scores, args.runs, args.out, args.representations)
             print(res.pop("summary"))
             res = None
         elif c == "dvc-yaml":

@@ -116,6 +116,19 @@ _COMMON_EXPERIMENT = {
     # false: evaluate only the run's own TLPs and `eval_tlps` (no zero-shot languages, no
     # `init` TLPs): M'hamdi et al.'s tables report the targets only
     "extra_eval": {"type": "boolean"},
+    # the representation analysis of each run (PCA and Hausdorff distance of source and target
+    # representations, Xia et al. §4.5; methods with a source and a target per task)
+    "represent": {"type": "boolean"},
+    # the dev sets that select the model (placeholders allowed; default: the run's TLPs):
+    # Xia et al. pick the epoch on the target language's dev set only
+    "select_tlps": _TLP_LIST,
+    # at most this many training examples of a TLP (placeholders allowed in the keys): the same
+    # fixed subset for every method and seed (Xia et al.'s 5k/10k/20k source examples)
+    "train_examples": {
+        "type": "object",
+        "propertyNames": {"pattern": r"^[a-z]+/[A-Za-z0-9_-]+$"},
+        "additionalProperties": _pos_int,
+    },
     # grids: one run per entry; an entry of `aux` is a language or languages joined by `+`
     # (`bg+de`); `aux` / `target` in `tlps`, `finetune_tlps` and a method's language lists
     # stand for the entry's languages (run ids `<exp>.<aux>[.<target>].s<seed>`, `+` -> `-`)
@@ -241,6 +254,29 @@ _XMETRA = {
     "embedder": _default({"oneOf": [{"type": "null"}, {"type": "string"}]}, None),
 }
 
+#: keys of MetaXL and its joint-training baselines (Xia et al. 2021; Appendix A: r = 384 NER /
+#: 192 SA, RTN after layer 12, main lr 3e-5, RTN lr in {3e-5, 1e-6, 1e-7}); see
+#: pipeline/methods/metaxl.py and pipeline/models/rtn.py
+_RTN = {
+    # the target languages: the run's TLPs in them are targets, the others sources (one of each
+    # per task)
+    "targets": _default({"type": "array", "items": _LANG, "minItems": 1}, ["target"]),
+    "rtn_layers": _default(
+        {
+            "type": "array",
+            "items": {"oneOf": [{"const": "last"}, _nonneg_int]},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+        ["last"],
+    ),
+    "bottleneck": _default({"oneOf": [{"type": "null"}, _pos_int]}, None),  # null: d / 2
+    "transform": _default({"enum": ["eq1", "residual_gate"]}, "eq1"),
+    # the target batch: all of it is the meta batch and trains θ (`whole`), or its first half
+    # trains θ and the second is the meta batch (`halves`, the reference's portion = 2)
+    "target_split": _default({"enum": ["whole", "halves"]}, "whole"),
+}
+
 #: method name -> its own keys (on top of the common ones)
 METHOD_PROPS: dict[str, dict[str, Any]] = {
     "stl": {},
@@ -307,13 +343,32 @@ METHOD_PROPS: dict[str, dict[str, Any]] = {
         # inner steps of a meta-adapt task (default: inner_steps; the reference's MTOD: 10)
         "adapt_inner_steps": _default({"oneOf": [{"type": "null"}, _pos_int]}, None),
     },
+    # joint training of source and target (Xia et al.'s JT): one batch of each per step, one
+    # optimizer step on their summed loss; `rtn: true` is "JT w/ RTN" (Table 6), the RTN on the
+    # source examples trained jointly, with MetaXL's architecture
+    "jt": {**_RTN, "rtn": _default({"type": "boolean"}, False)},
+    # MetaXL: JT whose RTN φ learns by the one-step look-ahead (Algorithm 1)
+    "metaxl": {
+        **_RTN,
+        "meta_lr": _default({"type": "number", "minimum": 0}, 1e-6),  # β (the README's 1e-6)
+        "meta_weight_decay": _default({"type": "number", "minimum": 0}, 0.0),  # reference 5e-4
+        # β constant, or on the main optimizer's warm-up/decay schedule (the reference)
+        "meta_schedule": _default({"enum": ["constant", "main"]}, "constant"),
+        # the look-ahead step α: fixed (`inner_lr`, null = the run's lr) or the main
+        # optimizer's current scheduled lr (the reference: 0 at step 0, tiny during warm-up)
+        "lookahead_lr": _default({"enum": ["fixed", "scheduled"]}, "fixed"),
+        "inner_lr": _default({"oneOf": [{"type": "null"}, {"type": "number", "minimum": 0}]}, None),
+        # the look-ahead loss also includes the target (train part) batch without the RTN
+        # (the reference, X5; Algorithm 1 line 4 uses the source loss only)
+        "inner_target": _default({"type": "boolean"}, False),
+    },
 }
 
 #: experiment keys holding TLP lists, where grid placeholders are expanded
-GRID_TLP_KEYS = ("tlps", "finetune_tlps", "dev_tlps", "eval_tlps")
+GRID_TLP_KEYS = ("tlps", "finetune_tlps", "dev_tlps", "eval_tlps", "select_tlps")
 
 #: method keys holding language lists, where grid placeholders are expanded
-LANG_LIST_KEYS = ("support", "query")
+LANG_LIST_KEYS = ("support", "query", "targets")
 
 
 def method_defaults(method: str) -> dict[str, Any]:
@@ -685,6 +740,11 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
             raise ConfigError(
                 f"{where}: experiments.{name}.epochs: {method} counts meta-steps; give steps"
             )
+        if exp.get("represent") and method not in PAIRED_METHODS:
+            raise ConfigError(
+                f"{where}: experiments.{name}.represent: needs a method with a source and a "
+                f"target per task ({', '.join(PAIRED_METHODS)}), not {method}"
+            )
         if method in PER_TLP_METHODS and (exp.get("aux") or exp.get("target")):
             raise ConfigError(f"{where}: experiments.{name}: {method} takes no aux/target grid")
         for point in grid_points(exp):
@@ -697,11 +757,18 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
                         TLP.parse(t)
                     except PipelineError as e:
                         raise ConfigError(f"{where}: experiments.{name}.{key}.{i}: {e}") from None
-            strays = [t for t in gexp.get("dev_tlps", []) if TLP.parse(t) not in chosen]
-            if strays:
-                raise ConfigError(
-                    f"{where}: experiments.{name}.dev_tlps: {', '.join(strays)} not among the "
-                    "experiment's tlps"
+            for key in ("dev_tlps", "select_tlps", "train_examples"):
+                strays = [t for t in gexp.get(key, []) if TLP.parse(t) not in chosen]
+                if strays:
+                    raise ConfigError(
+                        f"{where}: experiments.{name}.{key}: {', '.join(strays)} not among the "
+                        "experiment's tlps"
+                    )
+            if method in PAIRED_METHODS:
+                source_target_pairs(
+                    chosen,
+                    method_params(method, gexp)["targets"],
+                    f"{where}: experiments.{name}.tlps",
                 )
         if exp.get("finetune_split") == "dev":
             tasks = {t.partition("/")[0] for t in exp.get("finetune_tlps", [])}
@@ -910,6 +977,13 @@ def apply_grid(exp: Mapping[str, Any], point: Mapping[str, str], where: str) -> 
                 task, _, lang = t.partition("/")
                 tlps += [f"{task}/{lg}" for lg in _expand_langs([lang], point, f"{where}.{key}")]
             out[key] = list(dict.fromkeys(tlps))
+    if isinstance(exp.get("train_examples"), Mapping):
+        caps: dict[str, int] = {}
+        for t, n in exp["train_examples"].items():
+            task, _, lang = t.partition("/")
+            for lg in _expand_langs([lang], point, f"{where}.train_examples"):
+                caps[f"{task}/{lg}"] = n
+        out["train_examples"] = caps
     props = METHOD_PROPS.get(exp.get("method"), {})
     for key in LANG_LIST_KEYS:
         if key in props:
@@ -1052,6 +1126,11 @@ def _experiment_runs(
             evals = tuple(dict.fromkeys([*tlps, *zs, *ft_tlps, *also]))
         else:
             evals = tuple(dict.fromkeys([*zs, *also]))
+        if exp["method"] in PAIRED_METHODS and "select_tlps" not in model_params:
+            # Xia et al.: "the best model according to the validation performance" of the target
+            targets = method_params(exp["method"], model_params)["targets"]
+            pairs = source_target_pairs(tlps, targets, f"experiments.{name}.tlps")
+            model_params = {**model_params, "select_tlps": [str(t) for _, t in pairs]}
         for s in seeds:
             meta = f"{rid}.s{s}"
             params = with_metrics({**model_params, "seed": s}, [*tlps, *evals])
@@ -1151,6 +1230,30 @@ def _check_init_cycles(exps: Mapping[str, Any]) -> None:
                 raise ConfigError(f"experiments.{name}.init: a cycle ({chain})")
             seen.append(cur)
             cur = exps.get(cur, {}).get("init") if isinstance(exps.get(cur), Mapping) else None
+
+
+#: methods that pair each task's source TLP with its target TLP (`targets`)
+PAIRED_METHODS = ("jt", "metaxl")
+
+
+def source_target_pairs(
+    tlps: Sequence[TLP], targets: Sequence[str], where: str = "tlps"
+) -> list[tuple[TLP, TLP]]:
+    """(source, target) per task, in the order of `tlps`: a TLP in a `targets` language is the
+    task's target, the other its source; exactly one of each per task."""
+    pairs = []
+    for task in dict.fromkeys(t.task for t in tlps):
+        mine = [t for t in tlps if t.task == task]
+        tgt = [t for t in mine if t.lang in targets]
+        src = [t for t in mine if t.lang not in targets]
+        if len(tgt) != 1 or len(src) != 1:
+            raise ConfigError(
+                f"{where}: {task} has sources [{', '.join(map(str, src))}] and targets "
+                f"[{', '.join(map(str, tgt))}] (targets: {', '.join(targets)}); expected one "
+                "source and one target TLP per task"
+            )
+        pairs.append((src[0], tgt[0]))
+    return pairs
 
 
 def train_split_of(params: Mapping[str, Any], tlp: TLP) -> str:

@@ -256,6 +256,15 @@ def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> st
             {"results/plots/multidds": {"x": "step", "y": "prob", "template": "linear"}},
             # M'hamdi et al. §4.2: score per sweep value (k = q shots, dev_fraction)
             {"results/plots/sweeps": {"x": "value", "y": "mean", "template": "linear"}},
+            # Xia et al. Figures 1 and 3: PCA of source vs target representations, per paired run
+            # and task (.dvc/plots/representations.json: the scatter template colored by `lang`)
+            {
+                "results/plots/representations": {
+                    "x": "pc1",
+                    "y": "pc2",
+                    "template": "representations",
+                }
+            },
         ],
     }
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)

@@ -133,6 +133,16 @@ class TrainContext:
         return total / n
 
 
+def second_order():
+    """A context for forward passes that will be differentiated twice (second-order MAML,
+    MetaXL's look-ahead): scaled-dot-product attention on its math kernel, the one whose
+    backward is itself differentiable (the flash and memory-efficient kernels, chosen by
+    default on CPU and GPU, have no double backward)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.MATH])
+
+
 def snapshot(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """A detached copy of the parameter values (no model deep copy)."""
     return [p.detach().clone() for p in params]

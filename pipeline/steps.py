@@ -293,13 +293,108 @@ def score_files(task: str, lang: str, gold: str, pred: str, style: str | None) -
     return sf(task, lang, gold, pred, style)
 
 
+def represent_run(
+    run: Run,
+    model_dir: str | Path,
+    prepared_dirs: Any,
+    settings: Any,
+    out: str | Path,
+    max_points: int | None = None,
+    cache_dir: str | Path | None = None,
+    device: Any = None,
+) -> dict[str, Any]:
+    """Per task of a paired run (jt, metaxl): the saved model's representations of the source
+    and the target TLP's dev split (never test), their cosine Hausdorff distance and PCA, into
+    `out/` (summary.json, <task>.csv, <task>.png), atomically."""
+    from pipeline.config import PAIRED_METHODS, method_params, source_target_pairs
+    from pipeline.errors import ConfigError, DataError
+    from pipeline.features import FEATURE_CACHE, load_split_data
+    from pipeline.models import represent as rep
+    from pipeline.models.multitask import MultiTaskModel
+    from pipeline.report import representations as reps
+    from pipeline.trainer import model_dir_for, pick_device
+
+    if run.method not in PAIRED_METHODS:
+        raise ConfigError(
+            f"{run.id}: method {run.method} has no source and target TLPs to compare "
+            f"(represent is for {', '.join(PAIRED_METHODS)})"
+        )
+    pairs = source_target_pairs(run.train_tlps, method_params(run.method, run.params)["targets"])
+    for tlp in (t for pair in pairs for t in pair):
+        rep.level(tlp)  # QA / MTOD: fail before loading anything
+    max_points = rep.MAX_POINTS if max_points is None else max_points
+    cache_dir = FEATURE_CACHE if cache_dir is None else cache_dir
+    device = device or pick_device()
+    loaded: dict[Path, tuple[Any, Any]] = {}
+    summary: dict[str, Any] = {}
+    with atomic_dir(out) as tmp:
+        for src, tgt in pairs:
+            task = src.task
+            d = model_dir_for(model_dir, task)
+            if d not in loaded:
+                if not (d / "multitask.json").exists():
+                    raise DataError(f"{run.id}: no saved model at {d}")
+                model, tok = MultiTaskModel.from_pretrained(d)
+                loaded[d] = (model.to(device), tok)
+            model, tok = loaded[d]
+            vecs = []
+            for tlp in (src, tgt):
+                data = load_split_data(
+                    tlp,
+                    "dev",
+                    prepared_dirs,
+                    tok,
+                    model.labels,
+                    settings,
+                    train=False,
+                    cache_dir=cache_dir,
+                )
+                vecs.append(rep.representations(model, data, max_points, device=device))
+            distance = reps.hausdorff_cosine(*vecs)
+            coords, explained = reps.pca2(*vecs)
+            langs = (src.lang, tgt.lang)
+            reps.write_csv(tmp / f"{task}.csv", coords, len(vecs[0]), langs)
+            title = reps.plot_title(run.id, task, str(src), str(tgt), distance)
+            reps.write_png(tmp / f"{task}.png", coords, title, len(vecs[0]), langs, explained)
+            summary[task] = {
+                "source": str(src),
+                "target": str(tgt),
+                "hausdorff_cosine": distance,
+                "n_source": len(vecs[0]),
+                "n_target": len(vecs[1]),
+                "explained_variance": [float(x) for x in explained],
+            }
+        atomic_write_json(tmp / "summary.json", summary)
+    return summary
+
+
+def represent(
+    params: Sequence[str], run_id: str, model_dir: str, out: str, max_points: int | None = None
+) -> dict[str, Any]:
+    """The source/target representation analysis of a saved paired run (`represent_run`)."""
+    cfg = load_params(params)
+    run = get_run(cfg, run_id)
+    result = represent_run(
+        run, model_dir, data_sources(cfg), feature_settings(cfg), out, max_points
+    )
+    return {task: round(v["hausdorff_cosine"], 4) for task, v in result.items()}
+
+
 def report(
-    params: Sequence[str], scores: Sequence[str], runs: Sequence[str], out: str
+    params: Sequence[str],
+    scores: Sequence[str],
+    runs: Sequence[str],
+    out: str,
+    representations: Sequence[str] = (),
 ) -> dict[str, Any]:
     from pipeline.report import write_report
+    from pipeline.report.representation_tables import write_representation_tables
 
     cfg = load_params(params)
-    return write_report(cfg, [Path(s) for s in scores], [Path(r) for r in runs], Path(out))
+    result = write_report(cfg, [Path(s) for s in scores], [Path(r) for r in runs], Path(out))
+    # MetaXL §4.5's distances, when paired runs were analysed (`represent`)
+    write_representation_tables(cfg, [Path(r) for r in representations], Path(out))
+    return result
 
 
 def runs_of(params: Sequence[str]) -> list[Run]:

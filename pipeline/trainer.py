@@ -69,6 +69,8 @@ def selection_tlps(run: Run) -> list[TLP]:
     Dev performance")."""
     if run.params.get("selection") == "last":
         return []
+    if "select_tlps" in run.params:  # named by the experiment (Xia et al.: the target's dev)
+        return [TLP.parse(t) for t in run.params["select_tlps"]]
     if not trains_on_dev(run.params):
         return list(run.train_tlps)
     if "selection_tlps" in run.params:  # set by the config (the init's TLPs are not unseen)
@@ -116,6 +118,7 @@ class Trainer:
                 self.labels,
                 settings,
                 True,
+                max_examples=self.p.get("train_examples", {}).get(str(t)),
                 cache_dir=cache_dir,
                 fraction=(
                     (self.p["dev_fraction"], self.p["seed"])
@@ -147,11 +150,12 @@ class Trainer:
         }
         per_step = method_cls.inner_steps_per_step(self.p)
         if "epochs" in self.p:  # passes over the selected data, in (meta-)steps
-            batches = sum(s.batches_per_epoch() for s in streams.values())
-            per_batch = method_cls.batches_per_step(self.p, len(streams))
-            self.total_steps = max(1, math.ceil(self.p["epochs"] * batches / per_batch))
+            batches = {t: s.batches_per_epoch() for t, s in streams.items()}
+            epoch = method_cls.steps_per_epoch(self.p, batches)
+            self.total_steps = max(1, math.ceil(self.p["epochs"] * epoch))
         else:
             self.total_steps = method_cls.total_steps(self.p, self.p["steps"])
+        method_cls.prepare_model(self.model, self.p)  # (MetaXL's RTN) before the optimizer
         opt = make_optimizer(self.model, self.p["lr"], self.p["weight_decay"])
         sched = make_scheduler(
             opt, self.p["warmup_steps"], self.total_steps * per_step, self.p["schedule"]

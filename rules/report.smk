@@ -1,4 +1,4 @@
-# Report: DVC metrics, Markdown tables and learning-curve plot data.
+# Report: DVC metrics, Markdown tables, learning-curve plot data and the representation tables.
 
 
 rule report:
@@ -9,6 +9,8 @@ rule report:
     input:
         scores=expand("results/scores/{run}.json", run=RUNS),
         runs=expand("models/runs/{run}", run=RUNS),
+        # source/target representations of the paired runs (rules/analysis.smk; none: empty)
+        representations=expand("results/representations/{run}", run=REPRESENT_RUNS),
         code=code("report"),
     params:
         presets=PARAMS,
@@ -21,4 +23,4 @@ rule report:
         CONDA_ENV
     shell:
         "python -m pipeline report {params.presets} --scores {input.scores} --runs {input.runs} "
-        "--out results > {log} 2>&1"
+        "--representations {input.representations} --out results > {log} 2>&1"

@@ -48,6 +48,20 @@ def timed(fn: Callable[[], None], device: str) -> float:
     return time.perf_counter() - start
 
 
+def interleaved(
+    variants: dict[str, Callable[[], object]], rounds: int, device: str
+) -> dict[str, list[float]]:
+    """Seconds of each variant per round (one warm-up call each first); rounds interleave the
+    variants so that machine noise hits them alike."""
+    for fn in variants.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            times[name].append(timed(fn, device))
+    return times
+
+
 def saved_bytes(fn: Callable[[], None]) -> int:
     """Bytes of the tensors autograd saves for backward while `fn` runs (an upper bound on the
     activation memory: tensors saved twice are counted twice)."""
@@ -118,12 +132,7 @@ def main() -> None:
     except Exception as e:  # not installed, or its monkey-patching fails on this model
         print(f"higher: not compared ({type(e).__name__}: {e})")
 
-    for fn in variants.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(args.rounds):
-        for name, fn in variants.items():
-            times[name].append(timed(fn, args.device))
+    times = interleaved(variants, args.rounds, args.device)
     base, base_min = statistics.median(times[f"plain × {n + 1}"]), min(times[f"plain × {n + 1}"])
     print(f"\nper meta-step over {args.rounds} interleaved rounds (ratio to {n + 1} plain steps):")
     for name, ts in times.items():

@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_maml import timed  # noqa: E402
+from bench_maml import interleaved  # noqa: E402
 from bench_reptile import TLPS, build, model_args  # noqa: E402
 
 from pipeline.methods import maml_core  # noqa: E402
@@ -81,12 +81,7 @@ def main() -> None:
         f"plain × {len(int_passes)}": plain(int_passes),
         "interleaved step": lambda: maml_core.meta_step(ctx, chained, 1e-3, True),
     }
-    for fn in variants.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    for _ in range(args.rounds):
-        for name, fn in variants.items():
-            times[name].append(timed(fn, args.device))
+    times = interleaved(variants, args.rounds, args.device)
     print(
         f"\nper outer step over {args.rounds} interleaved rounds (ratio to plain on the same batches):"
     )

@@ -32,7 +32,7 @@ TINY = {
     "benchmark": {
         "languages": 3,
         "zero_shot": 1,
-        "tasks": ["nli", "ner", "qa", "mtod"],
+        "tasks": ["nli", "ner", "qa", "mtod", "sa"],
         "scale": 0.25,
         "eval_size": 24,
         "text_sentences": 150,
@@ -90,6 +90,12 @@ TINY = {
             "seeds": [1],
             "sweep": [{"inner_steps": 1}, {"inner_steps": 2}],
         },
+        # MetaXL and joint training, target l1 (JT w/ RTN and target-only are the same
+        # mechanics: the unit tests cover them), with the representation analyses
+        "target_only": None,
+        "jt_rtn": None,
+        "jt": {"target": ["l1"], "steps": 2, "eval_every": 2, "seeds": [1, 2]},
+        "metaxl": {"target": ["l1"], "steps": 2, "eval_every": 2, "seeds": [1, 2]},
     },
     "finetune": {
         "default": {"epochs": 1, "lrs": [1.0e-3]},

@@ -388,6 +388,114 @@ def write_sentiraama(root: Path) -> Path:
     return root
 
 
+#: MetaXL's data_index.txt layout with both languages; the values are indexed by hand into the
+#: two fixtures below (see their docstrings for what each entry selects)
+METAXL_INDEX = """# tir train index and file
+[0, 2, None, 3]
+['product_pos.txt', 'product_neg.txt', None, 'product_pos.txt']
+
+# tir dev index and file
+[6, 1]
+['product_pos.txt', 'product_neg.txt']
+
+# tir test index and file
+[4, 0]
+['product_pos.txt', 'product_neg.txt']
+
+# fa train index
+[0, 2, 6]
+
+# fa dev index
+[3, None, 1, 3]
+
+# fa test index
+[4, 5, 3]
+"""
+SEP = "_" * 26
+
+
+def write_sentiraama_original(root: Path) -> Path:
+    """Sentiraama as LTRC ships it, product_pos.txt / product_neg.txt (CRLF), beside data_index.txt.
+
+    Lines (0-based, what MetaXL's indices count) of product_pos.txt: 0 review A, 1 separator,
+    2 blank, 3 review B (trailing blanks), 4 a second line of B's block, 5 separator, 6 review C,
+    7 separator; of product_neg.txt: 0 review a, 1 separator, 2 review b, 3 separator.
+    tir train [0 pos, 2 neg, None, 3 pos] -> A, b, B; dev [6 pos, 1 neg] -> C, and a separator
+    (skipped); test [4 pos, 0 neg] -> B's second line alone, a.
+    """
+    pos = ["మంచి ఫోన్", SEP, "", "బాగుంది  ", "రెండో వరుస", SEP, "చాలా బాగుంది", SEP]
+    neg = ["చెడ్డ ఫోన్", SEP, "పనికిరాదు", SEP]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "product_pos.txt").write_bytes("".join(f"{x}\n" for x in pos).encode("utf-8"))
+    (root / "product_neg.txt").write_bytes("".join(f"{x}\r\n" for x in neg).encode("utf-8"))
+    _write(root / "data_index.txt", METAXL_INDEX)
+    return root
+
+
+SENTIPERS_A = """<?xml version="1.0" encoding="utf-8"?>
+<Product Title="A camera" Type="Camera">
+  <Features>
+    <Feature Name="نوع ">دیجیتال</Feature>
+  </Features>
+  <Review ID="ReviewBody" Value="+1">
+    <Sentence ID="rev-1" Value="+2">دوربین عالی است.</Sentence>
+    <Sentence ID="rev-2" Value="0">قیمت آن معمولی است.</Sentence>
+    <Sentence ID="rev-3" Value="-1">باتری ضعیف است.</Sentence>
+    <Sentence ID="rev-4" Value="+1">تکراری</Sentence>
+  </Review>
+  <Advantages>
+    <Advantage>سبک</Advantage>
+  </Advantages>
+</Product>
+"""
+SENTIPERS_B = """<?xml version="1.0" encoding="utf-8"?>
+<Product Title="B phone" Type="Mobile">
+  <General_Reviews>
+    <Review ID="g1">
+      <Sentence ID="rev-1" Value="+1">صفحه نمایش خوب است.</Sentence>
+      <Sentence ID="rev-2" Value="-2">تکراری</Sentence>
+    </Review>
+  </General_Reviews>
+  <Critical_Reviews>
+    <Review ID="c1">
+      <Sentence ID="rev-3" Value="-2">اصلا توصیه نمی کنم.</Sentence>
+      <Sentence ID="rev-4" Value="+1"></Sentence>
+    </Review>
+  </Critical_Reviews>
+  <Tags>
+    <Tag Type="Opinion" ID="tagID1" Coordinate="[rev-1,0,4]" Relation="x" Value="+" />
+  </Tags>
+</Product>
+"""
+SENTIPERS_EXTRA = (
+    "0\tتبلت\n1\tسبک\tT\n2\tاست.\tOP\t\t1\n[+1]\n[@@@]\n"
+    "0\tخیلی\n1\t\n2\tکند\n[-1]\n[@@@]\n"
+    "0\tتکراری\n[0]\n[@@@]\n"
+)
+
+
+def write_sentipers_original(root: Path) -> Path:
+    """The SentiPers repository as its zip unpacks (`SentiPers-master/data/{main,extra}/`),
+    with data_index.txt beside it.
+
+    The sentence table (main files sorted by name, then extra; empty sentences and texts
+    repeated within a part dropped): 0 "دوربین عالی است." +2, 1 "قیمت آن معمولی است." 0,
+    2 "باتری ضعیف است." -1 (A camera.xml; its "تکراری" is repeated in B phone.xml, so both are
+    dropped), 3 "صفحه نمایش خوب است." +1, 4 "اصلا توصیه نمی کنم." -2 (B phone.xml, General then
+    Critical reviews; its empty sentence is dropped), 5 "تبلت سبک است." +1, 6 "خیلی  کند" -1
+    (two spaces: an empty token), 7 "تکراری" 0 (extra/; repeated only across parts: kept).
+    fa train [0, 2, 6]; dev [3, None, 1, 3] (None and the neutral row 1 skipped, 3 repeated);
+    test [4, 5, 3] (3 also in dev).
+    """
+    data = root / "SentiPers-master" / "data"
+    _write(data / "main" / "B phone.xml", SENTIPERS_B)  # written first, read second
+    _write(data / "main" / "A camera.xml", SENTIPERS_A)
+    _write(data / "extra" / "C tablet.xml", SENTIPERS_EXTRA)
+    _write(data / "sentipers.xlsx", "not read\n")
+    _write(root / "data_index.txt", METAXL_INDEX)
+    return root
+
+
 # --------------------------------------------------------------------------- translate-train
 
 #: XNLI/PAWS-X translate-train rows (5 columns: English pair, translated pair, label)

@@ -60,8 +60,9 @@ def test_repro_runs_every_stage_and_writes_metrics(repo):
     metrics = json.loads((proj / "results/metrics.json").read_text())
     assert set(metrics["experiments"]) == {
         *("stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"),
-        *("mono", "ft", "ft_en", "xmetra", "xmetra_ada"),
+        *("mono", "ft", "ft_en", "xmetra", "xmetra_ada", "jt", "metaxl"),
     }
+    assert {"train@metaxl.l1.s1", "represent@metaxl.l1.s2"} <= ran  # MetaXL + its analysis
     # computed outputs are DVC's, not git's
     assert not run(["git", "status", "--porcelain"], proj).stdout.strip()
 

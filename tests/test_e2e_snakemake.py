@@ -22,7 +22,7 @@ from tests.e2e import dry_run_jobs, make_project, run, snakemake, write_params
 pytestmark = pytest.mark.e2e
 
 EXPERIMENTS = {"stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"}
-EXPERIMENTS |= {"mono", "ft", "ft_en", "xmetra", "xmetra_ada"}
+EXPERIMENTS |= {"mono", "ft", "ft_en", "xmetra", "xmetra_ada", "jt", "metaxl"}
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def test_params_change_reruns_only_readers(project):
     write_params(proj, params)
     jobs = dry_run_jobs(proj)
     # (the X-METRA pseudo-tasks do not read learning rates: not rebuilt)
-    assert jobs.get("train") == 28 and jobs.get("finetune") == 2, jobs
+    assert jobs.get("train") == 32 and jobs.get("finetune") == 2, jobs
     assert "pseudo_tasks" not in jobs, jobs
     assert "pretrain" not in jobs and "prepare" not in jobs, jobs
     write_params(proj, original)

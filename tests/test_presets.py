@@ -20,7 +20,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import active_experiments, experiment_runs, load_params, zero_shot_langs
+from pipeline.config import (
+    PAIRED_METHODS,
+    active_experiments,
+    experiment_runs,
+    load_params,
+    zero_shot_langs,
+)
 from pipeline.data.synthetic import generate, write_release
 from pipeline.records import TLP
 from pipeline.report.maml_tables import MAML_METHODS
@@ -42,6 +48,9 @@ TASK_OF = {
     "mlqa": "qa",
     "tydiqa": "qa",
     "mtod": "mtod",
+    "marc": "sa",
+    "sentiraama": "sa",
+    "sentipers": "sa",
 }
 TRAIN, EVAL = 16, 8  # examples per TLP (train; dev and test)
 
@@ -57,6 +66,10 @@ def overlay(cfg: dict) -> dict:
             small["adapt_steps"] = 1
         if exp.get("embedder"):  # a hub sentence encoder: the tiny local one instead
             small["embedder"] = None
+        if exp.get("method") in PAIRED_METHODS:  # RTN sizes of XLM-R base: the tiny encoder's
+            small["bottleneck"] = None
+            layers = exp.get("rtn_layers", ["last"])
+            small["rtn_layers"] = list(dict.fromkeys(x if x in ("last", 0) else 1 for x in layers))
         exps[name] = small
     ft = cfg["finetune"]
     return {
@@ -173,6 +186,8 @@ def test_preset_runs_end_to_end(preset, tmp_path):
         assert {r["experiment"] for r in csv.DictReader(f)} == {r.row for r in runs if r.report}
     if any(r.method in MAML_METHODS for r in runs):
         check_maml_tables(merged, runs, tables)
+    elif any(r.method in PAIRED_METHODS for r in runs):
+        check_metaxl_tables(merged, runs, proj / "results")
     elif any(r.method in XMETRA_METHODS for r in runs):
         check_xmetra_tables(merged, runs, proj / "results")
     else:
@@ -239,6 +254,38 @@ def check_xmetra_tables(merged: dict, runs: list, results: Path) -> None:
         plot = results / "plots/sweeps" / f"{name}.{task}.{exp['target'][0]}.{metric}.csv"
         values = [line.split(",")[0] for line in plot.read_text().splitlines()[1:]]
         assert values == [str(next(iter(e.values()))) for e in exp["sweep"]], (name, values)
+
+
+def check_metaxl_tables(merged: dict, runs: list, results: Path) -> None:
+    """Xia et al.'s shapes: per task every row over the target languages (NER with avg), the
+    t-test rows of MetaXL vs JT, the options of every experiment, the dev choices among the RTN
+    learning rates, and the representation analyses (Figures 1 and 3)."""
+    text = (results / "tables/metaxl.md").read_text()
+    exps = active_experiments(merged)
+    ner = text.split("## NER (span F1)")[1].split("## Sentiment")[0]
+    sa = text.split("## Sentiment (positive-class F1)")[1]
+    for block, task in ((ner, "ner"), (sa, "sa")):
+        mine = {n: e for n, e in exps.items() if e["tlps"][0].startswith(f"{task}/")}
+        langs = list(dict.fromkeys(lg for e in mine.values() for lg in e["target"]))
+        assert f"| | {' | '.join(langs)}{' | avg' if len(langs) > 1 else ''} |" in block, task
+        for row in {e["row"] for e in mine.values()}:
+            assert f"\n| {row} | " in block, (task, row)
+        assert f"| p, MetaXL ({'5k' if task == 'ner' else '1k'} en) vs JT (" in block, task
+    options = (results / "tables/metaxl_options.md").read_text()
+    for name, e in exps.items():
+        if e["method"] in PAIRED_METHODS:
+            assert f"({name}) | {e['method']} |" in options, name
+    choices = json.loads((results / "tables/metaxl_choices.json").read_text())
+    picked = {t for t in choices["MetaXL (5k en)"] if t.startswith("ner/")}
+    assert picked == {f"ner/{lg}" for lg in exps["ner_jt_en"]["target"]}
+    represented = [r for r in runs if r.params.get("represent")]
+    assert represented
+    for r in represented:
+        d = results / "representations" / r.id
+        assert (d / "summary.json").exists(), r.id
+        for task in {t.task for t in r.train_tlps}:
+            assert (d / f"{task}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", r.id
+    assert "Hausdorff" in (results / "tables/representations.md").read_text()
 
 
 def check_tarunesh_tables(merged: dict, tables: Path) -> None:

@@ -28,6 +28,13 @@ scores all 2,000 rows of each file; `drop_untranslated=True` drops them. Train r
 always dropped. The summary records the option (`options`) and per split how many such rows were
 kept or dropped (`notes.<dataset>.untranslated`).
 
+Sentiraama and SentiPers come either as split tables (`{train,dev,test}.tsv`, see
+`TABLE_DEFAULTS`) or as published (Sentiraama's `product_{pos,neg}.txt`, SentiPers' `data/main/`
+and `data/extra/` files) beside MetaXL's `data_index.txt`, whose entries select train/dev/test
+(`pipeline.data.readers.metaxl_index`); a folder holding both forms, or neither, is an error.
+How the entries were applied (what an index addresses, `None` entries, repeats and overlaps
+between splits, which are kept as published) is in `notes.<dataset>.metaxl_index`.
+
 Nothing is written unless every file reads cleanly: all records are collected first, then
 `store.save_prepared` writes the directory atomically.
 """
@@ -60,7 +67,14 @@ from pipeline.data.readers import (
     read_xtreme_pair_tsv,
     read_xtreme_tagging_tsv,
 )
+from pipeline.data.readers.metaxl_index import METAXL_LANGS, index_notes, read_metaxl_index
 from pipeline.data.readers.pawsx import NOTE_NS_KEPT, SKIP_EMPTY_LABEL, SKIP_NS
+from pipeline.data.readers.sentipers import read_sentipers_metaxl
+from pipeline.data.readers.sentiraama import (
+    SENTIRAAMA_FILES,
+    read_sentiraama_blocks,
+    read_sentiraama_metaxl,
+)
 from pipeline.data.readers.translate_train import TRANSLATED_TSV_NAME, read_translate_train_tsv
 from pipeline.errors import DataError, PipelineError
 from pipeline.io import read_json
@@ -324,6 +338,7 @@ SPLIT_NOTES: dict[tuple[str, str], dict[str, str]] = {
         "dev": "dataset_<lang>_dev.json",
         "test": "dataset_<lang>_test.json",
     },
+    # the split tables; MetaXL's published form (data_index.txt) writes its own mapping
     ("sentipers", "original"): {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
     ("sentiraama", "original"): {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"},
     ("xnli", "xtreme"): {
@@ -448,6 +463,10 @@ class _Collector:
         self.files: dict[str, list[str]] = defaultdict(list)
         self.searched: list[FileSet] = []
         self.found: dict[str, str] = {}
+        #: replaces SPLIT_NOTES[(dataset, layout)] where the files read call for another mapping
+        self.splits_note: dict[str, str] | None = None
+        #: further notes of one dataset (e.g. how MetaXL's split indices were applied)
+        self.extra_notes: dict[str, Any] = {}
 
     def want(self, lang: str) -> bool:
         return self.languages is None or lang in self.languages
@@ -527,12 +546,13 @@ class _Collector:
         return {
             "task": self.task,
             "layout": self.layout,
-            "splits": SPLIT_NOTES.get((self.dataset, self.layout), {}),
+            "splits": self.splits_note or SPLIT_NOTES.get((self.dataset, self.layout), {}),
             "found_in": dict(self.found),
             "files": {s: sorted(self.files[s]) for s in read},
             **({"skipped_by_split": {s: v for s, v in by_split.items() if v}}),
             **extra,
             **({"translate_train": tt.note()} if tt else {}),
+            **self.extra_notes,
             **dict(sorted(self.counters.items())),
         }
 
@@ -805,9 +825,9 @@ TABLE = FileSet(
 )
 
 
-def _table(c: _Collector) -> None:
+def _table(c: _Collector, root: Path | None = None) -> None:
     """SentiPers/Sentiraama: `{train,dev,test}.{tsv,csv}`, optional `format.json` beside them."""
-    root = c.find(TABLE)
+    root = root or c.find(TABLE)
     if root is None:
         return
     settings = dict(TABLE_DEFAULTS[c.dataset])
@@ -829,6 +849,118 @@ def _table(c: _Collector) -> None:
                 raise DataError(f"{fmt_file}: {e}") from None
             if c.want(lang):
                 c.add(read_sentiment_table(f, lang, fmt), split, f)
+
+
+#: MetaXL's published split indices (github.com/microsoft/MetaXL, data/data_index.txt)
+METAXL_INDEX = FileSet("data_index.txt (MetaXL's data/data_index.txt)", ("data_index.txt",))
+
+
+@dataclass(frozen=True)
+class MetaXLCorpus:
+    """A corpus MetaXL samples by published index: its files as distributed, its index code."""
+
+    code: str  # MetaXL's language code in data_index.txt (METAXL_LANGS)
+    fileset: FileSet
+    addresses: str  # what an index is, for the summary
+
+
+METAXL_CORPORA: dict[str, MetaXLCorpus] = {
+    "sentiraama": MetaXLCorpus(
+        "tir",
+        FileSet(
+            '"Product Reviews"/product_pos.txt and product_neg.txt',
+            tuple(SENTIRAAMA_FILES),
+        ),
+        "0-based line numbers of product_pos.txt / product_neg.txt (lines as Python's "
+        "readlines() splits them, stripped), as MetaXL's utils.find_index computed them",
+    ),
+    "sentipers": MetaXLCorpus(
+        "fa",
+        FileSet("SentiPers data/main/*.xml (and data/extra/*.xml)", ("main/*.xml",)),
+        "rows of the SentiPers sentence table as we rebuild it (MetaXL's table is not "
+        "published; see sentence_table.order)",
+    ),
+}
+
+METAXL_POLICY = (
+    "None entries skipped (counted in skipped); entries repeated within a split and entries "
+    "shared by two splits kept as published (repeats get ids <id>#2, counted in dedup_ids)"
+)
+
+
+def _sentiment(c: _Collector) -> None:
+    """Sentiraama/SentiPers: split tables (`_table`), or the corpus as its publisher distributes
+    it plus MetaXL's `data_index.txt`, whose entries select each split. Exactly one of the two
+    forms must be there."""
+    spec = METAXL_CORPORA[c.dataset]
+    tab, orig, idx = c.find(TABLE), c.find(spec.fileset), c.find(METAXL_INDEX)
+    published = f"{spec.fileset.shows} with {METAXL_INDEX.shows}"
+    if tab is not None and (orig is not None or idx is not None):
+        parts = [c._rel(p) + "/" for p in (orig, idx) if p is not None]
+        raise DataError(
+            f"{c.raw}: found both {c.dataset} split tables ({c._rel(tab)}/) and MetaXL's "
+            f"published form ({', '.join(parts)}); expected one of {TABLE.shows} or "
+            f"{published}: point --raw at a folder holding only one"
+        )
+    if tab is not None:
+        _table(c, tab)
+        return
+    if orig is None and idx is None:
+        raise DataError(
+            f"{c.raw}: no data found; expected {TABLE.describe()}, or {published} "
+            f"({c.layout} layout) for dataset {c.dataset}, in this folder or up to "
+            f"{SEARCH_DEPTH} folder levels below it"
+        )
+    if orig is None or idx is None:
+        have, lack = (spec.fileset, METAXL_INDEX) if idx is None else (METAXL_INDEX, spec.fileset)
+        where = c._rel(orig if idx is None else idx)
+        raise DataError(
+            f"{c.raw}: found {have.shows} ({where}/) but not {lack.shows}; expected {published} "
+            f"(MetaXL's published form of {c.dataset}), or {TABLE.shows}"
+        )
+    index_file = idx / "data_index.txt"
+    index = read_metaxl_index(index_file)
+    if spec.code not in index:
+        raise DataError(
+            f"{index_file}: no '{spec.code}' sections; expected '# {spec.code} train index"
+            f"{' and file' if METAXL_LANGS[spec.code].files else ''}' and the dev and test ones"
+        )
+    lang = METAXL_LANGS[spec.code].ours
+    splits = index[spec.code]
+    if not c.want(lang):
+        return
+    note: dict[str, Any] = {
+        "file": c._rel(index_file),
+        "language": f"{spec.code} -> {lang}"
+        + (" (MetaXL's code for Telugu is Tigrinya's ISO code)" if spec.code == "tir" else ""),
+        "addresses": spec.addresses,
+        "policy": METAXL_POLICY,
+        **index_notes(splits),
+    }
+    if c.dataset == "sentiraama":
+        missing = [n for n in SENTIRAAMA_FILES if not (orig / n).is_file()]
+        if missing:
+            raise DataError(
+                f"{orig}: {' and '.join(missing)} not found; expected both of "
+                f"{', '.join(SENTIRAAMA_FILES)} in one folder"
+            )
+        results = read_sentiraama_metaxl(orig, splits, index_file, lang, spec.code)
+        note["reviews_in_files"] = {
+            n: len(read_sentiraama_blocks(orig / n)) for n in SENTIRAAMA_FILES
+        }
+        note["corpus"] = [c._rel(orig / n) for n in SENTIRAAMA_FILES]
+    else:
+        results, table = read_sentipers_metaxl(orig, splits, index_file, lang, spec.code)
+        note["sentence_table"] = table
+        note["corpus"] = c._rel(orig) + "/"
+    for split in SPLITS:
+        c.add(results[split], split, index_file)
+    header = "index and file" if METAXL_LANGS[spec.code].files else "index"
+    c.splits_note = {
+        s: f"the entries of '# {spec.code} {s} {header}' in data_index.txt (see metaxl_index)"
+        for s in SPLITS
+    }
+    c.extra_notes["metaxl_index"] = note
 
 
 # --------------------------------------------------------------------------- translate-train
@@ -928,8 +1060,8 @@ _COLLECT: dict[tuple[str, str], Callable[[_Collector], None]] = {
     ("tydiqa", "original"): _tydiqa,
     ("mtod", "original"): _mtod,
     ("marc", "original"): _marc,
-    ("sentipers", "original"): _table,
-    ("sentiraama", "original"): _table,
+    ("sentipers", "original"): _sentiment,
+    ("sentiraama", "original"): _sentiment,
     ("xnli", "xtreme"): _xtreme_pair("xnli"),
     ("pawsx", "xtreme"): _xtreme_pair("pawsx"),
     ("panx", "xtreme"): _xtreme_tagging("panx"),

@@ -38,11 +38,13 @@ the global RNG): the same arguments give byte-identical files.
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import shutil
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -1712,6 +1714,211 @@ def _write_tydiqa(raw: Path, dest: Path) -> None:
         atomic_write_json(dest / fname, {"version": "TyDiQA-GoldP-1.1-for-SQuAD-1.1", "data": data})
 
 
+def _write_marc(raw: Path, dest: Path) -> None:
+    """MARC's `dataset_<lang>_<split>.json` files (copied) of the languages MARC has (the
+    registry's: de, en, es, fr, ja, zh); the others are left out, as the release has none, so
+    e.g. the benchmark's te/fa sa data reaches a preset only through Sentiraama/SentiPers."""
+    from pipeline.data.sources import get_source
+
+    keep = set(get_source("marc").languages)
+    pat = re.compile(r"^dataset_(?P<lang>[^_]+)_(?:train|dev|test)\.json$")
+    files = sorted(
+        f for f in (raw / "marc").glob("*.json") if (m := pat.match(f.name)) and m["lang"] in keep
+    )
+    if not files:
+        raise ConfigError(
+            f"{raw}: no sa data in a MARC language ({', '.join(sorted(keep))}) in the synthetic "
+            "benchmark (generate task sa with one of these codes)"
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copy2(f, dest / f.name)
+
+
+_SPLITS = ("train", "dev", "test")
+#: MARC stars -> SentiPers polarity (sentence-level -2..2; 0 is the neutral MetaXL drops)
+_STARS_TO_SENTIPERS = {1: "-2", 2: "-1", 3: "0", 4: "+1", 5: "+2"}
+
+
+def _sa_reviews(raw: Path, lang: str, name: str) -> dict[str, list[dict[str, Any]]]:
+    """split -> the benchmark's MARC reviews of `lang` (all stars, file order); one-line
+    ConfigError when the benchmark has no sa data in that language."""
+    out = {}
+    for split in _SPLITS:
+        f = raw / "marc" / f"dataset_{lang}_{split}.json"
+        if f.is_file():
+            lines = f.read_text(encoding="utf-8").splitlines()
+            out[split] = [json.loads(line) for line in lines if line.strip()]
+    if not out:
+        raise ConfigError(
+            f"{raw}: the synthetic benchmark has no sa data in {lang} ({name}); generate it "
+            f"with task sa and a language whose code is {lang}"
+        )
+    return out
+
+
+def _polar(revs: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The reviews a MetaXL reader keeps (stars 3 dropped), per split, in file order: exactly
+    what `prepare` of the benchmark's MARC files gives for that language."""
+    return {s: [r for r in rs if int(r["stars"]) != 3] for s, rs in revs.items()}
+
+
+def _index_text(sections: list[tuple[str, list[Any], list[Any] | None]]) -> str:
+    """data_index.txt in MetaXL's layout: header, list literal(s), blank line between sections."""
+    blocks = []
+    for header, indices, files in sections:
+        lines = [header, repr(indices), *([repr(files)] if files is not None else [])]
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+def _write_sentiraama(raw: Path, dest: Path, seed: int) -> None:
+    """Sentiraama's `product_pos.txt` / `product_neg.txt` from the benchmark's Telugu (`te`) sa
+    data, plus the `data_index.txt` that gives back its train/dev/test split.
+
+    Each review (stars <= 2 negative, >= 4 positive, 3 left out) is one line followed by a line
+    of underscores, in a shuffled order, with a blank line after every fourth review written; MetaXL's
+    indices are 0-based line numbers (see pipeline/data/readers/sentiraama.py), so blank and
+    separator lines count. The train list gets one `None` entry (MetaXL's "not found"), which
+    the reader skips."""
+    from pipeline.data.readers.sentiraama import SEPARATOR
+
+    polar = _polar(_sa_reviews(raw, "te", "Telugu, Sentiraama"))
+    items = [(s, k) for s in _SPLITS for k in range(len(polar.get(s, [])))]
+    _rng(seed, "sentiraama").shuffle(items)
+    names = {"positive": "product_pos.txt", "negative": "product_neg.txt"}
+    lines: dict[str, list[str]] = {n: [] for n in names.values()}
+    where: dict[tuple[str, int], tuple[int, str]] = {}
+    for split, k in items:
+        rev = polar[split][k]
+        name = names["positive" if int(rev["stars"]) >= 4 else "negative"]
+        where[(split, k)] = (len(lines[name]), name)
+        lines[name] += [rev["review_body"], SEPARATOR]
+        if len(where) % 4 == 0:
+            lines[name].append("")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, ls in lines.items():
+        (dest / name).write_text("".join(f"{line}\n" for line in ls), encoding="utf-8")
+    sections = []
+    for split in _SPLITS:
+        entries: list[tuple[int | None, str | None]] = [
+            where[(split, k)] for k in range(len(polar.get(split, [])))
+        ]
+        if split == "train":
+            entries.insert(min(1, len(entries)), (None, None))
+        sections.append(
+            (
+                f"# tir {split} index and file",
+                [i for i, _ in entries],
+                [f for _, f in entries],
+            )
+        )
+    (dest / "data_index.txt").write_text(_index_text(sections), encoding="utf-8")
+
+
+_SENTIPERS_FILLER = "این جمله دو بار آمده است."  # repeated within main/: the table drops both
+
+
+def _sentipers_xml(path: Path, title: str, reviews: list[list[tuple[str, str]]], grouped: bool):
+    """One `main/` file: `<Product>` with the sentences of `reviews` (lists of (text, polarity));
+    `grouped` puts them in review elements under <General_Reviews> and <Critical_Reviews>."""
+    root = ET.Element("Product", Title=title, Type="Synthetic")
+    ET.SubElement(ET.SubElement(root, "Features"), "Feature", Name="kind").text = title
+    if grouped:
+        containers = [
+            ET.SubElement(ET.SubElement(root, g), "Review", ID=f"{g}-{i}")
+            for i, g in enumerate(("General_Reviews", "Critical_Reviews")[: len(reviews)])
+        ]
+    else:
+        containers = [ET.SubElement(root, "Review", ID="ReviewBody", Value="0")]
+    n = 0
+    for i, sents in enumerate(reviews):
+        box = containers[min(i, len(containers) - 1)]
+        for text, pol in sents:
+            n += 1
+            el = ET.SubElement(box, "Sentence", ID=f"rev-{n}", Value=pol)
+            if text:
+                el.text = text
+    ET.SubElement(root, "Voters", Value="1")
+    ET.indent(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _write_sentipers(raw: Path, dest: Path, seed: int) -> None:
+    """The SentiPers repository's `data/main/*.xml` and `data/extra/*.xml` (under
+    `sentipers/SentiPers-master/`, as its zip unpacks) from the benchmark's Persian (`fa`) sa data,
+    plus the `data_index.txt` that gives back its train/dev/test split.
+
+    Each distinct review text is one sentence, polarity from the stars (1 → -2, 2 → -1, 3 → 0,
+    4 → +1, 5 → +2; the neutral ones are in the table but never indexed). Files are named so that
+    their sorted order is not the order they are written in; about a tenth of the sentences go to
+    one `extra/` file (token-per-line format). The first main file also holds an empty sentence
+    and a sentence repeated twice, which the table drops. Indices are table rows as
+    pipeline/data/readers/sentipers.py builds the table (main files sorted by name, then extra),
+    computed here from what was written. The dev list gets one `None` entry and the test list
+    repeats its first entry at the end (MetaXL's published fa split has both)."""
+    revs = _sa_reviews(raw, "fa", "Persian, SentiPers")
+    polar = _polar(revs)
+    texts: dict[str, str] = {}  # text -> polarity (first review with that text)
+    labels: dict[str, bool] = {}
+    for rev in [r for s in _SPLITS for r in polar.get(s, [])] + [
+        r for s in _SPLITS for r in revs.get(s, []) if int(r["stars"]) == 3
+    ]:
+        text, pol = rev["review_body"], _STARS_TO_SENTIPERS[int(rev["stars"])]
+        if text == _SENTIPERS_FILLER:
+            raise ConfigError(f"{raw}: a fa review equals the SentiPers filler sentence")
+        if text in texts:
+            if pol != "0" and labels[text] != pol.startswith("+"):
+                raise ConfigError(
+                    f"{raw}: fa review text {text!r} occurs with opposite labels; SentiPers "
+                    "sentences are looked up by text, so it cannot be written"
+                )
+            continue
+        texts[text] = pol
+        labels[text] = pol.startswith("+")
+    rng = _rng(seed, "sentipers")
+    rows = list(texts.items())
+    rng.shuffle(rows)
+    n_extra = len(rows) // 10 if len(rows) >= 10 else 0
+    main_rows, extra_rows = rows[: len(rows) - n_extra], rows[len(rows) - n_extra :]
+    data = dest / "sentipers" / "SentiPers-master" / "data"
+    chunks = [main_rows[i : i + 7] for i in range(0, len(main_rows), 7)] or [[]]
+    # names whose sorted order differs from the writing order: sentences go in sorted order
+    names = [
+        f"{'ZYXWVUTSRQPONMLKJIHGFEDCBA'[i % 26]} product {i:03d}.xml" for i in range(len(chunks))
+    ]
+    table: list[str] = []
+    for j, name in enumerate(sorted(names)):
+        sents = list(chunks[j])
+        table += [t for t, _ in sents]
+        if j == 0:  # dropped by the table: an empty sentence and a text occurring twice
+            sents = [("", "+1"), (_SENTIPERS_FILLER, "+1"), *sents, (_SENTIPERS_FILLER, "-1")]
+        half = (len(sents) + 1) // 2
+        grouped = j % 3 == 1 and len(sents) > 1
+        _sentipers_xml(data / "main" / name, name[:-4], [sents[:half], sents[half:]], grouped)
+    if extra_rows:
+        lines = []
+        for text, pol in extra_rows:
+            lines += [f"{k}\t{tok}" for k, tok in enumerate(text.split(" "))]
+            lines += [f"[{pol}]", "[@@@]"]
+        (data / "extra").mkdir(parents=True, exist_ok=True)
+        (data / "extra" / "Extra product.xml").write_text(
+            "".join(f"{line}\n" for line in lines), encoding="utf-8"
+        )
+        table += [t for t, _ in extra_rows]
+    row = {t: i for i, t in reversed(list(enumerate(table)))}  # first row of each text
+    sections = []
+    for split in _SPLITS:
+        entries: list[int | None] = [row[r["review_body"]] for r in polar.get(split, [])]
+        if split == "dev":
+            entries.insert(min(1, len(entries)), None)
+        if split == "test" and entries:
+            entries.append(entries[0])
+        sections.append((f"# fa {split} index", entries, None))
+    (dest / "data_index.txt").write_text(_index_text(sections), encoding="utf-8")
+
+
 def write_release(
     raw: str | Path, dataset: str, dest: str | Path, layout: str = "original"
 ) -> None:
@@ -1723,7 +1930,12 @@ def write_release(
     released), SQuAD v1.1 (`train-v1.1.json`, `dev-v1.1.json`: the source language's QA),
     TyDiQA-GoldP v1.1 (train and dev files of all its languages), MTOD (`<lang>/` folders), and
     XTREME's translate-train SQuAD (the other languages' QA train, flat or in XTREME's
-    `squad/translate-train/`). Other (dataset, layout) pairs are refused with one line.
+    `squad/translate-train/`), MARC (`dataset_<lang>_<split>.json` of MARC's languages), and MetaXL's
+    sentiment targets as published plus its `data_index.txt`: Sentiraama's
+    `product_{pos,neg}.txt` from the `te` sa data and SentiPers' `data/{main,extra}/*.xml` from
+    the `fa` sa data, the indices giving back the benchmark's split of that language (with a
+    `None` entry, and for fa one repeated entry, as in MetaXL's file). Other (dataset, layout)
+    pairs are refused with one line.
     """
     raw, dest = Path(raw), Path(dest)
     manifest = read_json(raw / "synthetic.json")
@@ -1751,6 +1963,12 @@ def write_release(
         _copy(raw / "mtod", dest)
     elif key == ("tydiqa", "original"):
         _write_tydiqa(raw, dest)
+    elif key == ("marc", "original"):
+        _write_marc(raw, dest)
+    elif key == ("sentiraama", "original"):
+        _write_sentiraama(raw, dest, int(manifest["seed"]))
+    elif key == ("sentipers", "original"):
+        _write_sentipers(raw, dest, int(manifest["seed"]))
     elif dataset == "squad_translate_train" and layout in ("original", "xtreme"):
         folder = dest if layout == "original" else dest / "squad" / "translate-train"
         folder.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from pipeline.methods.base import Method
 
 
 def get_method(name: str) -> type[Method]:
+    from pipeline.methods.metaxl import JointTraining, MetaXL
     from pipeline.methods.mtl import MTL
     from pipeline.methods.reptile import Reptile
     from pipeline.methods.seq_reptile import SequentialReptile
@@ -23,6 +24,8 @@ def get_method(name: str) -> type[Method]:
         "xla_maml": XLAMAML,
         "xmetra": XMETRA,
         "xmetra_ada": XMETRAADA,
+        "jt": JointTraining,
+        "metaxl": MetaXL,
     }
     try:
         return registry[name]

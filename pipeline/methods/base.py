@@ -40,6 +40,18 @@ class Method(ABC):
         support and query batches)."""
         return cls.inner_steps_per_step(params)
 
+    @classmethod
+    def steps_per_epoch(cls, params: dict[str, Any], batches: dict[Any, int]) -> float:
+        """(Meta-)steps of one pass over the training data, given each TLP's batches per epoch
+        (sizes `epochs`): every batch once, `batches_per_step` of them per step."""
+        return sum(batches.values()) / cls.batches_per_step(params, len(batches))
+
+    @classmethod
+    def prepare_model(cls, model: Any, params: dict[str, Any]) -> None:
+        """Add what the method trains besides the shared model (MetaXL's RTN), before the
+        optimizer is built; nothing by default."""
+        del model, params
+
     @abstractmethod
     def step(self) -> dict[str, Any]:
         """Advance by one step; return logs (at least `loss`, and the TLPs used)."""

@@ -23,13 +23,14 @@ implementations built on `higher`); the trainer's evaluation switches to eval an
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from pipeline.engine import TrainContext
+from pipeline.engine import TrainContext, second_order
 from pipeline.errors import ConfigError
 from pipeline.records import TLP
 
@@ -104,6 +105,18 @@ def accumulate_meta_gradient(
     ctx.model.train()
     theta = trainable(ctx.model)
     scale = 1.0 / len(tasks) if reduce == "mean" else 1.0
+    with contextlib.nullcontext() if first_order else second_order():
+        return _accumulate(ctx, theta, tasks, lr, first_order, scale)
+
+
+def _accumulate(
+    ctx: TrainContext,
+    theta: Params,
+    tasks: Sequence[MetaTask],
+    lr: float,
+    first_order: bool,
+    scale: float,
+) -> dict[str, float]:
     query_total, n_query, inner = 0.0, 0, []
     for first in tasks:
         params: Mapping[str, torch.Tensor] = theta

@@ -584,5 +584,8 @@ def write_report(
     from pipeline.report.xmetra_tables import write_xmetra_tables
 
     write_xmetra_tables(cfg, score_files, out)  # M'hamdi et al.'s, when X-METRA runs exist
+    from pipeline.report.metaxl_tables import write_metaxl_tables
+
+    write_metaxl_tables(cfg, score_files, out)  # Xia et al.'s, when MetaXL / JT runs exist
     write_curves(run_dirs, out)
     return {"summary": test_md, "metrics": metrics}
