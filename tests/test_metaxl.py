@@ -109,7 +109,7 @@ def test_hypergradient_equals_finite_differences(tiny_world, tmp_path):
         inner = m.source_loss(th, s, src)
         gr = torch.autograd.grad(inner, list(th.values()), allow_unused=True)
         adapted = {k: v if d is None else v - 0.5 * d for (k, v), d in zip(th.items(), gr)}
-        return float(t.ctx.functional_loss(adapted, tt, meta))
+        return float(t.ctx.functional_loss(adapted, tt, meta).detach())
 
     gen = torch.Generator().manual_seed(1)
     v = [torch.randn(p.shape, generator=gen, dtype=p.dtype) for p in m.phi]

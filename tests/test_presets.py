@@ -37,6 +37,9 @@ from tests.e2e import make_project, run
 pytestmark = pytest.mark.e2e
 
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))
+#: presets whose smoke test lives in a file of its own (tests/test_preset_<name>.py), so that
+#: pytest-xdist's `--dist loadfile` runs the longest smokes on different workers
+OWN_FILE = {"metaxl"}
 #: the synthetic benchmark's task of each dataset a preset may read
 TASK_OF = {
     "xnli": "nli",
@@ -165,8 +168,22 @@ def xmetra_sizes(cfg: dict) -> dict:
     return out
 
 
-@pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
+SHARED = [p for p in PRESETS if p.stem not in OWN_FILE]
+
+
+def test_every_preset_has_a_smoke_test():
+    for name in OWN_FILE:
+        assert (REPO / "configs" / f"{name}.yaml").exists(), name
+        assert (REPO / "tests" / f"test_preset_{name}.py").exists(), name
+
+
+@pytest.mark.parametrize("preset", SHARED, ids=[p.stem for p in SHARED])
 def test_preset_runs_end_to_end(preset, tmp_path):
+    run_preset(preset, tmp_path)
+
+
+def run_preset(preset: Path, tmp_path: Path) -> None:
+    """The smoke test of one preset (see the module docstring)."""
     proj = make_project(tmp_path / "project", commit=False)
     (proj / "params.yaml").write_text((REPO / "params.yaml").read_text())  # the real default
     rel = f"configs/{preset.name}"

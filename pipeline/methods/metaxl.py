@@ -34,7 +34,8 @@ seed-implementations §3.2):
   one RTN each, all applied to source examples); `bottleneck` r (null: d / 2).
 * `inner_target`: false | true (X5: the look-ahead loss adds the target train part).
 * `lookahead_lr`: `fixed` (α = `inner_lr`, null: the run's lr) | `scheduled` (X7: the main
-  optimizer's current scheduled lr, 0 at step 0 under warm-up).
+  optimizer's current scheduled lr; the reference's warm-up starts at 0, so its first
+  meta-gradient is exactly 0, ours at lr / warmup_steps — set `warmup_steps: 0` for none).
 * `target_split`: `whole` (the target batch is the meta batch and trains θ) | `halves` (the
   reference's portion 2: its first half trains θ, the second is the meta batch).
 * `meta_lr` β (1e-6, the README's; the paper tunes {3e-5, 1e-6, 1e-7}), `meta_weight_decay`
@@ -60,12 +61,6 @@ from pipeline.models import rtn as rtn_lib
 from pipeline.records import TLP
 
 Batch = dict[str, torch.Tensor]
-
-
-def pairs_of(params: dict[str, Any], tlps: list[TLP]) -> list[tuple[TLP, TLP]]:
-    """(source, target) TLPs per task of a run (see config.source_target_pairs)."""
-    p = method_params(params["method"], params) if "method" in params else params
-    return source_target_pairs(tlps, p["targets"], "tlps")
 
 
 class JointTraining(Method):
