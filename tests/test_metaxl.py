@@ -138,6 +138,13 @@ def test_lookahead_leaves_theta_bit_identical_and_no_grad(tiny_world, tmp_path):
     assert same(before, weights(t.model))
     assert all(p.grad is None for p in t.model.parameters())
     del rng
+    # α = 0: θ' = θ, so no meta-gradient, and the meta loss is the target loss at θ
+    d = _double_trainer(tiny_world, tmp_path / "d")
+    batches = d.method._batches()
+    grads, _, meta = d.method.meta_gradient(batches, 0.0)
+    assert grads == [None] * len(d.method.phi)
+    _, _, tt, _, mb = batches[0]
+    assert meta == pytest.approx(float(d.ctx.loss(tt, mb).detach()), rel=1e-12)
 
 
 def test_phi_learns_only_from_the_meta_loss(tiny_world, tmp_path):

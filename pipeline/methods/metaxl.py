@@ -180,9 +180,8 @@ class MetaXL(JointTraining):
         self.phi_names = rtn_lib.phi_names(ctx.model)
         named = dict(ctx.model.named_parameters())
         self.phi = [named[k] for k in self.phi_names]
-        self.theta_names = [
-            k for k, v in named.items() if v.requires_grad and k not in set(self.phi_names)
-        ]
+        phi = set(self.phi_names)
+        self.theta_names = [k for k, v in named.items() if v.requires_grad and k not in phi]
         self.meta_opt = torch.optim.Adam(
             self.phi, lr=float(p["meta_lr"]), weight_decay=float(p["meta_weight_decay"])
         )
@@ -223,6 +222,10 @@ class MetaXL(JointTraining):
             inner = inner + self.source_loss(theta, s, src) / n
             if self.inner_target:
                 inner = inner + ctx.functional_loss(theta, t, train) / n
+        if alpha == 0.0:  # θ' = θ: the meta-gradient is exactly 0, no double backward needed
+            with torch.no_grad():
+                meta = sum(ctx.functional_loss(theta, t, mb) for _, _, t, _, mb in batches) / n
+            return [None] * len(self.phi), float(inner.detach()), float(meta)
         names = list(theta)
         grads = torch.autograd.grad(
             inner, [theta[k] for k in names], create_graph=True, allow_unused=True
@@ -231,8 +234,6 @@ class MetaXL(JointTraining):
         meta = 0.0
         for _, _, t, _, meta_batch in batches:
             meta = meta + ctx.functional_loss(adapted, t, meta_batch) / n
-        if alpha == 0.0 or not meta.requires_grad:
-            return [None] * len(self.phi), float(inner), float(meta)
         phi_grads = torch.autograd.grad(meta, self.phi, allow_unused=True)
         return list(phi_grads), float(inner.detach()), float(meta.detach())
 

@@ -65,6 +65,12 @@ def _fmt(values: Mapping[int, float] | None) -> str:
     return f"{m:.1f}" if sd != sd else f"{m:.1f} ± {sd:.1f}"
 
 
+def _fmt_avg(values: Sequence[Mapping[int, float] | None]) -> str:
+    """The mean over columns of the per-column seed means; `–` when a column is empty."""
+    means = [statistics.fmean(v.values()) for v in values if v]
+    return f"{statistics.fmean(means):.1f}" if means and len(means) == len(values) else "–"
+
+
 def collect(score_files: Sequence[Path], metric: str = "main") -> Cells:
     """Cells of every score file: the zero-shot block from meta runs, the few-shot block from
     fine-tuning runs, one row per experiment and `aux` entry."""

@@ -29,7 +29,7 @@ from typing import Any
 from pipeline.config import PAIRED_METHODS, active_experiments, method_params
 from pipeline.io import atomic_write_json, atomic_write_text, read_json
 from pipeline.records import TLP
-from pipeline.report.maml_tables import _fmt
+from pipeline.report.maml_tables import _fmt, _fmt_avg
 from pipeline.report.stats import welch_t
 from pipeline.report.tables import _fmt_p
 
@@ -170,8 +170,7 @@ def _table(
             continue
         out = [_fmt(v) for v in vals]
         if avg:
-            means = [statistics.fmean(v.values()) for v in vals if v]
-            out.append(f"{statistics.fmean(means):.1f}" if len(means) == len(vals) else "–")
+            out.append(_fmt_avg(vals))
         lines.append(f"| {r} | " + " | ".join(out) + " |")
     for x, base in jt.items():
         ps = []

@@ -28,7 +28,7 @@ from typing import Any
 from pipeline.config import active_experiments, trains_on_dev
 from pipeline.io import atomic_write_text, read_json
 from pipeline.records import TLP
-from pipeline.report.maml_tables import _fmt
+from pipeline.report.maml_tables import _fmt, _fmt_avg
 from pipeline.report.stats import welch_t
 from pipeline.report.tables import _fmt_p
 
@@ -127,8 +127,7 @@ def _table(
             continue
         out = [_fmt(v) for v in vals]
         if avg:
-            means = [statistics.fmean(v.values()) for v in vals if v]
-            out.append(f"{statistics.fmean(means):.1f}" if len(means) == len(vals) else "–")
+            out.append(_fmt_avg(vals))
         lines.append(f"| {labels[r]} | " + " | ".join(out) + " |")
     tests = []
     for x, base in ft.items():
