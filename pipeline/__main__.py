@@ -1,6 +1,17 @@
-"""`python -m pipeline …` entry point."""
+"""`python -m pipeline …` entry point.
 
-from pipeline.cli import main
+Inside a local Snakemake run the command is handed to the run's fork server (warm imports, see
+pipeline/runtime/forkserver.py); without one, or when it refuses, it runs here.
+"""
+
+import sys
+
+from pipeline.runtime import forkserver
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = forkserver.forward(sys.argv[1:])
+    if code is None:
+        from pipeline.cli import main
+
+        code = main()
+    raise SystemExit(code)

@@ -11,6 +11,7 @@ from snakemake.settings.types import DeploymentMethod
 from pipeline.config import experiment_runs, layout, validate
 from pipeline.data.plan import describe_sources, needed_splits
 from pipeline.errors import ConfigError
+from pipeline.runtime import forkserver
 from pipeline.steps import TASK_METHODS
 
 
@@ -37,6 +38,23 @@ if config["encoder"]["name"] is None:
     for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ.setdefault(_var, "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# A local run's jobs are forked from one warm interpreter (pipeline/runtime/forkserver.py): each
+# skips the ~6 s of importing torch/transformers/datasets; a job the server cannot run as a fresh
+# process would (another interpreter, package or environment) runs in its own. Cluster jobs never
+# use it. Off: PIPELINE_FORKSERVER=0 snakemake …
+onstart:
+    if workflow.local_exec and forkserver.enabled():
+        forkserver.start("logs/forkserver.log", watch_pid=os.getpid())
+
+
+onsuccess:
+    forkserver.stop_current()
+
+
+onerror:
+    forkserver.stop_current()
 
 CONDA_ENV = "../envs/pipeline.yaml"  # relative to rules/
 RUNS = {r.id: r for r in experiment_runs(config)}

@@ -10,6 +10,7 @@ reaches a clone, which is what the fresh-clone test relies on.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -124,9 +125,14 @@ def env() -> dict[str, str]:
 
 
 def run(
-    cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900
+    cmd: list[str],
+    cwd: Path,
+    check: bool = True,
+    timeout: int = 900,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    e = {**env(), **(extra_env or {})}
+    res = subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout)
     if check and res.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({res.returncode})\nSTDOUT:\n{res.stdout[-4000:]}\nSTDERR:\n{res.stderr[-4000:]}"
@@ -169,8 +175,18 @@ def write_params(dest: Path, params: dict) -> None:
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def snakemake(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "snakemake", "--cores", "2", *args], cwd, check=check)
+def snakemake(
+    cwd: Path, *args: str, check: bool = True, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
+    return run(cmd, cwd, check=check, extra_env=extra_env)
+
+
+def forked_jobs(log: Path) -> list[str]:
+    """The commands a fork server log says it forked (`<command> [<run>]`), refusals failing."""
+    text = log.read_text()
+    assert "refused" not in text, text[-3000:]
+    return re.findall(r"forkserver\[\d+\] \d+: (\S+(?: \S+)?)$", text, re.M)
 
 
 def dry_run_jobs(cwd: Path, *args: str) -> dict[str, int]:

@@ -8,13 +8,16 @@ shrunken params.yaml, offline (analytics and update checks are off in the commit
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e import make_project, run
+from tests.e2e import forked_jobs, make_project, run
 
 pytestmark = pytest.mark.e2e
 
@@ -63,6 +66,13 @@ def test_repro_runs_every_stage_and_writes_metrics(repo):
         *("mono", "ft", "ft_en", "xmetra", "xmetra_ada", "jt", "metaxl"),
     }
     assert {"train@metaxl.l1.s1", "represent@metaxl.l1.s2"} <= ran  # MetaXL + its analysis
+    # the first stage started a fork server for the others (warm imports), none refused
+    (log,) = [
+        p
+        for p in Path(tempfile.gettempdir()).glob(f"pipeline-fs-{os.getuid()}-*/log")
+        if f"for {proj.resolve()}\n" in p.read_text()
+    ]
+    assert {"train mtl.s1", "train metaxl.l1.s1", "report"} <= set(forked_jobs(log))
     # computed outputs are DVC's, not git's
     assert not run(["git", "status", "--porcelain"], proj).stdout.strip()
 

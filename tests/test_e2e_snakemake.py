@@ -17,7 +17,7 @@ import time
 import pytest
 import yaml
 
-from tests.e2e import dry_run_jobs, make_project, run, snakemake, write_params
+from tests.e2e import dry_run_jobs, forked_jobs, make_project, run, snakemake, write_params
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +52,10 @@ def test_demo_ran_every_job_and_printed_what_it_computed(project):
     for r in runs:  # every run trained in this clone, with its own log, model and scores
         assert (proj / "logs/train" / f"{r['id']}.log").stat().st_mtime > started, r["id"]
         assert (proj / "results/scores" / f"{r['id']}.json").exists(), r["id"]
+    # ...each job forked from the run's warm interpreter (none refused: the speed is not lost)
+    forked = forked_jobs(proj / "logs/forkserver.log")
+    assert {f"train {r['id']}" for r in runs} <= set(forked)
+    assert {"generate", "prepare synthetic", "pretrain", "report"} <= set(forked)
     # the summary printed the table this run wrote, cells as mean ± sd over the two seeds
     table = (proj / "results/tables/test.md").read_text()
     assert table.strip().splitlines()[0] in out
@@ -123,6 +127,14 @@ def test_same_params_and_seed_give_the_same_numbers(project, tmp_path):
         "models/runs/mtl.s2/history.json",
     ):
         assert (again / f).read_text() == (proj / f).read_text(), f
+    # forked jobs compute what fresh processes do: some runs again, without the fork server
+    fresh = make_project(tmp_path / "fresh")
+    runs = ["mtl.s2", "reptile.s1.ft.all", "metaxl.l1.s1", "xla_maml.l1.s1"]
+    targets = [f"results/scores/{r}.json" for r in runs]
+    snakemake(fresh, *targets, extra_env={"PIPELINE_FORKSERVER": "0"})
+    assert not (fresh / "logs/forkserver.log").exists()
+    for f in [*targets, "models/runs/mtl.s2/history.json", "models/runs/metaxl.l1.s1/history.json"]:
+        assert (fresh / f).read_text() == (proj / f).read_text(), f
 
 
 def test_second_run_does_nothing(project):
