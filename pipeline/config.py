@@ -277,6 +277,19 @@ _RTN = {
     "target_split": _default({"enum": ["whole", "halves"]}, "whole"),
 }
 
+#: keys of the multi-task baselines of Lee et al. (2022) §4.2 that see one gradient per task:
+#: T distinct TLPs per step with p ∝ N^(1/τ) ("we sample eight tasks ... p_t ∝ (N_t)^{1/5}"),
+#: their task gradients summed (the papers, LibMTL) or averaged; pipeline/methods/task_gradients.py
+_PER_TASK = {
+    "temperature": _default(_SAMPLING["temperature"], 5.0),
+    "sampling_sizes": _default(_SAMPLING["sampling_sizes"], "examples"),
+    "tasks_per_step": _default(_pos_int, 8),
+    "reduction": _default({"enum": ["sum", "mean"]}, "sum"),
+}
+#: the surgery acts on the parameters every task of the step touches (`shared`) or on the
+#: encoder (`encoder`, LibMTL's shared parameters); heads always get their plain gradients
+_SURGERY = {**_PER_TASK, "surgery_params": _default({"enum": ["shared", "encoder"]}, "shared")}
+
 #: method name -> its own keys (on top of the common ones)
 METHOD_PROPS: dict[str, dict[str, Any]] = {
     "stl": {},
@@ -287,6 +300,35 @@ METHOD_PROPS: dict[str, dict[str, Any]] = {
         **_SAMPLING,
         "mixing": _default({"enum": ["sample", "concat"]}, "sample"),
         "tasks_per_step": _default(_pos_int, 1),
+    },
+    # PCGrad (Yu et al. 2020): conflicting task gradients projected; pipeline/methods/pcgrad.py
+    "pcgrad": _SURGERY,
+    # GradVac (Wang et al. 2021): per-pair EMA cosine targets (β; LibMTL's EMA only on conflicts:
+    # `ema_update: on-conflict`); pipeline/methods/gradvac.py
+    "gradvac": {
+        **_SURGERY,
+        "beta": _default(_WEIGHT, 0.5),
+        "ema_update": _default({"enum": ["always", "on-conflict"]}, "always"),
+    },
+    # GradNorm (Chen et al. 2018): learned task-loss weights, norms at the last shared layer
+    # (`norm_params: encoder`: LibMTL's); pipeline/methods/gradnorm.py
+    "gradnorm": {
+        **_PER_TASK,
+        "alpha": _default({"type": "number", "minimum": 0}, 1.5),
+        "weight_lr": _default({"type": "number", "minimum": 0}, 0.025),
+        "norm_params": _default({"enum": ["last-layer", "encoder"]}, "last-layer"),
+    },
+    # RecAdam (Chen et al. 2020): Adam with an annealed pull toward the pretrained encoder, on
+    # MTL's sampling (Lee et al.'s eight TLPs per step by default); pipeline/methods/recadam.py
+    "recadam": {
+        "temperature": _default(_SAMPLING["temperature"], 5.0),
+        "sampling_sizes": _default(_SAMPLING["sampling_sizes"], "examples"),
+        "mixing": _default({"enum": ["sample", "concat"]}, "sample"),
+        "tasks_per_step": _default(_pos_int, 8),
+        "penalty": _default({"enum": ["decoupled", "coupled"]}, "decoupled"),
+        "gamma": _default({"type": "number", "minimum": 0}, 5000.0),
+        "anneal_k": _default({"type": "number", "exclusiveMinimum": 0}, 1.0),
+        "anneal_t0": _default({"type": "number"}, 1000.0),
     },
     # Parallel Reptile over TLPs (Tarunesh et al. 2021, Algorithm 1); `steps` counts meta-steps
     "reptile": {

@@ -6,8 +6,12 @@ from pipeline.methods.base import Method
 
 
 def get_method(name: str) -> type[Method]:
+    from pipeline.methods.gradnorm import GradNorm
+    from pipeline.methods.gradvac import GradVac
     from pipeline.methods.metaxl import JointTraining, MetaXL
     from pipeline.methods.mtl import MTL
+    from pipeline.methods.pcgrad import PCGrad
+    from pipeline.methods.recadam import RecAdam
     from pipeline.methods.reptile import Reptile
     from pipeline.methods.seq_reptile import SequentialReptile
     from pipeline.methods.stl import STL
@@ -18,6 +22,10 @@ def get_method(name: str) -> type[Method]:
     registry: dict[str, type[Method]] = {
         "stl": STL,
         "mtl": MTL,
+        "pcgrad": PCGrad,
+        "gradvac": GradVac,
+        "gradnorm": GradNorm,
+        "recadam": RecAdam,
         "reptile": Reptile,
         "seq_reptile": SequentialReptile,
         "xmaml": XMAML,
