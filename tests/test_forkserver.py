@@ -181,28 +181,19 @@ def test_dvc_stages_start_a_server_for_the_stages_after_them(tmp_path):
             check=True,
         ).stdout.strip()
     )
+
+    def validate() -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "pipeline", "validate"]
+        return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
     try:
-        first = subprocess.run(
-            [sys.executable, "-m", "pipeline", "validate"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        first = validate()
         assert first.returncode == 0 and first.stdout.startswith("[")
         deadline = time.monotonic() + 60
         while not (folder / "sock").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         env["DVC_STAGE"] = "another stage"  # differs per stage: not part of the key
-        second = subprocess.run(
-            [sys.executable, "-m", "pipeline", "validate"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        second = validate()
         assert second.stdout == first.stdout
         assert served(folder / "log") == ["validate"]
         assert f"for {REPO}\n" in (folder / "log").read_text()
