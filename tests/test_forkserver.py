@@ -214,3 +214,20 @@ def test_an_edited_module_or_another_environment_gets_a_server_of_its_own(monkey
         assert forkserver.auto_folder() != before
     finally:
         os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_server_that_could_not_fork_safely_refuses_every_job(tmp_path):
+    """Threads alive at fork time (or CUDA initialised by an import) would break the children:
+    such a server refuses, and jobs run in their own processes."""
+    server = forkserver.Server(str(tmp_path / "sock"), open(os.devnull, "w"), None)
+    try:
+        request = {"executable": sys.executable, "package": forkserver.package_dir()}
+        request["env"] = dict(os.environ)
+        assert server._refusal(request) is None
+        server.unsafe = "the server has 3 threads after its imports"
+        assert server._refusal(request) == server.unsafe
+    finally:
+        server.listener.close()
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -286,6 +286,7 @@ class Server:
         os.replace(path + ".tmp", path)  # jobs queue in the backlog while the imports run
         self.children: dict[int, socket.socket] = {}
         self.stopping = False
+        self.unsafe: str | None = None  # set when forking would not be safe: every job refused
         self.served = 0
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -315,7 +316,12 @@ class Server:
         import threading
 
         threads = threading.active_count()
-        note = "" if threads == 1 else f" ({threads} threads: forking with threads is unsafe)"
+        torch = sys.modules.get("torch")
+        if threads > 1:  # a lock held by another thread would stay held in every child
+            self.unsafe = f"the server has {threads} threads after its imports"
+        elif torch is not None and torch.cuda.is_initialized():  # CUDA does not survive fork
+            self.unsafe = "CUDA was initialised during the server's imports"
+        note = f" (refusing every job: {self.unsafe})" if self.unsafe else ""
         self.say(
             f"warm in {time.perf_counter() - started:.1f} s; serving {self.path} for "
             f"{os.getcwd()}{note}"
@@ -392,6 +398,8 @@ class Server:
         self.say(f"{pid}: {' '.join(request['argv'][:1] + _run_of(request['argv']))}")
 
     def _refusal(self, request: dict[str, Any]) -> str | None:
+        if self.unsafe:
+            return self.unsafe
         if request.get("executable") != sys.executable:
             return f"interpreter {request.get('executable')} is not {sys.executable}"
         if request.get("package") != package_dir():
