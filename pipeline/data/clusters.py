@@ -24,11 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.models.embed import mean_pooled
@@ -57,26 +55,11 @@ def example_text(task_type: str, record: Mapping[str, Any]) -> str:
     return " ".join(str(p).strip() for p in parts if str(p).strip())
 
 
-def embed_examples(
-    model_path: str | Path,
-    texts: Sequence[str],
-    batch_size: int = 32,
-    max_length: int = 128,
-    device: torch.device | None = None,
-) -> np.ndarray:
-    """[len(texts), hidden] float32 sentence embeddings of `texts` under the pretrained encoder.
-
-    Mean of the last hidden states over non-pad tokens, batched, without gradients. This reuses
-    `pipeline.models.embed.mean_pooled` (one definition of the pooling in the code base), which
-    loads the encoder and tokenizer from `model_path` and puts the model in eval mode, so that
-    dropout is off and the vectors are deterministic. `max_length` truncates: a SQuAD paragraph
-    is often longer than 128 word-pieces, and the paper does not say what it used.
-    """
-    with torch.inference_mode():
-        emb = mean_pooled(
-            model_path, list(texts), batch_size=batch_size, max_length=max_length, device=device
-        )
-    return np.ascontiguousarray(emb, dtype=np.float32)
+#: [len(texts), hidden] float32 sentence embeddings under the pretrained encoder: the mean of the
+#: last hidden states over real tokens, batched, eval mode, no gradients — the pooling the
+#: X-METRA QA supports already use (`models/embed.mean_pooled`, one definition). Its
+#: `max_length` (128) truncates: a SQuAD paragraph is often longer, and the paper does not say.
+embed_examples = mean_pooled
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,6 @@ class GradNorm(MultiGradientMethod):
         )
         self.weights[idx] = gradnorm_update(w, dw, self.weight_lr)
         ctx.outer_step()  # the network's step on Σ_i w_i(t) L_i(t) (or its mean)
-        self.steps += 1
         return {
             "loss": sum(losses) / len(losses),
             "tlps": [str(t) for t in tlps],

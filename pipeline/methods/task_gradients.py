@@ -232,7 +232,6 @@ class MultiGradientMethod(Method):
             temperature_probs(ctx.sizes(self.unit), self.tau), seed=params["seed"] + 1
         )
         self.order_rng = np.random.Generator(np.random.PCG64([params["seed"], ORDER_STREAM]))
-        self.steps = 0
 
     @classmethod
     def batches_per_step(cls, params: dict[str, Any], n_tlps: int = 1) -> int:
@@ -269,13 +268,11 @@ class MultiGradientMethod(Method):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "steps": self.steps,
             "sampler": self.sampler.state_dict(),
             "order_rng": self.order_rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.steps = state["steps"]
         self.sampler.load_state_dict(state["sampler"])
         self.order_rng.bit_generator.state = state["order_rng"]
 
@@ -307,7 +304,6 @@ class SurgeryMethod(MultiGradientMethod):
         loss = sum(grads.losses) / len(grads.losses)
         del grads  # the (T, D) buffer; `.grad` holds views of the combined vector only
         ctx.outer_step()
-        self.steps += 1
         return {"loss": loss, "tlps": [str(t) for t in tlps], **logs}
 
     def options(self) -> dict[str, Any]:

@@ -47,7 +47,7 @@ AUTO_IDLE_S = 60
 #: `0` switches the server off (a run then spawns one interpreter per job, as before)
 SWITCH_ENV = "PIPELINE_FORKSERVER"
 #: environment entries that may differ between the server and a job (shell bookkeeping)
-VOLATILE_ENV = {"_", "PWD", "OLDPWD", "SHLVL", SOCKET_ENV, "DVC_STAGE"}
+VOLATILE_ENV = {"_", "PWD", "OLDPWD", "SHLVL", SOCKET_ENV, DVC_STAGE_ENV}
 #: thread counts Snakemake sets per job (its `threads:`): applied in the child, as a fresh process
 #: would read them (torch sizes its pool lazily, on the first parallel operation)
 THREAD_ENV = {
@@ -81,6 +81,11 @@ WARM_MODULES = (
     "pipeline.data.prepare",
     "pipeline.report.tables",
 )
+
+
+def stable_env(env: dict[str, str]) -> dict[str, str]:
+    """The part of an environment a job must share with the server (what imports may read)."""
+    return {k: v for k, v in env.items() if k not in APPLIED_ENV}
 
 
 def package_dir() -> str:
@@ -144,12 +149,7 @@ def forward(argv: list[str]) -> int | None:
 
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, relay)
-        while True:
-            try:
-                last = _read(replies)
-                break
-            except InterruptedError:
-                continue
+        last = _read(replies)  # a relayed signal does not interrupt the read (PEP 475)
         if last is None:
             print("error: the pipeline fork server stopped while running this job", file=sys.stderr)
             return 1
@@ -165,7 +165,7 @@ def fingerprint() -> dict[str, Any]:
         for p in root.rglob("*.py")
         for st in [p.stat()]
     )
-    env = {k: v for k, v in os.environ.items() if k not in APPLIED_ENV}
+    env = stable_env(dict(os.environ))
     return {"executable": sys.executable, "package": str(root), "code": code, "env": env}
 
 
@@ -216,7 +216,7 @@ def _read(stream: Any) -> dict[str, Any] | None:
 
 
 def stop(path: str) -> None:
-    """Ask the server at `path` to exit (after its running jobs) and remove its socket folder."""
+    """Ask the server at `path` to exit once its running jobs end (it removes its socket)."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(5)
@@ -279,7 +279,7 @@ class Server:
         self.idle = idle
         self.last = time.monotonic()
         Path(os.path.dirname(path), "pid").write_text(str(os.getpid()))
-        self.env = {k: v for k, v in os.environ.items() if k not in APPLIED_ENV}
+        self.env = stable_env(dict(os.environ))
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(path + ".tmp")
         self.listener.listen(128)
@@ -404,7 +404,7 @@ class Server:
             return f"interpreter {request.get('executable')} is not {sys.executable}"
         if request.get("package") != package_dir():
             return f"package {request.get('package')} is not {package_dir()}"
-        env = {k: v for k, v in request.get("env", {}).items() if k not in APPLIED_ENV}
+        env = stable_env(request.get("env", {}))
         differ = sorted(k for k in env.keys() | self.env.keys() if env.get(k) != self.env.get(k))
         if differ:
             return f"environment differs in {', '.join(differ[:5])}"
