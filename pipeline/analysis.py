@@ -179,10 +179,13 @@ class GradientSummary:
 
     `mean` = (1/n) Σ_i g_i and `unit_mean` = (1/n) Σ_i g_i / ‖g_i‖ over the TLP's n batch
     gradients g_i (a zero g_i adds zero to `unit_mean`); sketched, both are S(·) of these.
+    `loss` = (1/n) Σ_i L(B_i): the mean loss of the very batches whose gradients these are (the
+    forward pass the gradients needed anyway; Lee et al. 2022 Fig. 7a's "MTL training loss").
     """
 
     mean: torch.Tensor
     unit_mean: torch.Tensor
+    loss: float = math.nan
 
 
 def _diagnostic_data(
@@ -230,10 +233,12 @@ def gradient_summaries(
             stream = BatchStream(len(split), batch_size, stream_seed(seed, "gradcos", tlp))
             total: torch.Tensor | None = None
             unit: torch.Tensor | None = None
+            loss_sum = 0.0
             for _ in range(n_batches):
                 idx = stream.next()
                 batch = {k: v[idx].to(device) for k, v in split.tensors.items()}
                 loss = tlp_loss(model, tlp, batch)
+                loss_sum += float(loss.detach())
                 if cs is None:
                     g = flat_gradient(loss, params)
                     norm = float(torch.linalg.vector_norm(g, dtype=torch.float64))
@@ -247,7 +252,9 @@ def gradient_summaries(
                 unit = u if unit is None else unit.add_(u)
             assert total is not None and unit is not None
             out[tlp] = GradientSummary(
-                total.div_(n_batches).to(store), unit.div_(n_batches).to(store)
+                total.div_(n_batches).to(store),
+                unit.div_(n_batches).to(store),
+                loss_sum / n_batches,
             )
     return out
 
@@ -286,11 +293,15 @@ def task_gradient_cosine(
     (ratios, normalised by sketch norms) consistent; for k ≥ d (the encoder's size) the hash is
     injective and both are exact. Memory per TLP: 2k float64 instead of 2d float32.
 
+    `mean_task_loss` = mean over `tlps` and their n batches of the batch losses, from the same
+    forward passes (no extra one): the MTL training loss of Lee et al.'s Fig. 7a (§4.4), so the
+    cosine-vs-loss trade-off is read at the same weights and on the same batches.
+
     No side effects: gradients go through autograd.grad, so `.grad`, the optimizer and the
     training streams are untouched; the RNG states are restored.
 
     Returns {"mean_pairwise_cosine", "pairs": {"a|b": cos}, "mean_pairwise_batch_cosine",
-    "batch_pairs": {"a|b": cos}, "tlps": [...], "n_batches": n, "sketch": k}.
+    "batch_pairs": {"a|b": cos}, "mean_task_loss", "tlps": [...], "n_batches": n, "sketch": k}.
     """
     data, _, _ = _diagnostic_data(model, ctx_or_data, batch_size, device)
     tlps = list(tlps) if tlps is not None else list(data)
@@ -311,6 +322,7 @@ def task_gradient_cosine(
         "pairs": pairs,
         "mean_pairwise_batch_cosine": float(np.mean(list(batch_pairs.values()))),
         "batch_pairs": batch_pairs,
+        "mean_task_loss": float(np.mean([s[t].loss for t in tlps])),
         "tlps": [str(t) for t in tlps],
         "n_batches": n_batches,
         "sketch": sketch,

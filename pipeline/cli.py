@@ -76,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
 
     p = sub.add_parser(
+        "clusters", help="GMM clusters of one TLP's training examples (Lee et al. §4.3 tasks)"
+    )
+    _params(p)
+    p.add_argument("--tlp", required=True, help="task/lang whose train split is clustered")
+    p.add_argument("--datasets", required=True, help="prepared datasets it may come from (a+b)")
+    p.add_argument("--k", type=int, required=True, help="number of clusters")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser(
         "train",
         help="train one run (resumes from checkpoints), then predict its dev and test splits",
     )
@@ -122,6 +132,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-points", type=int, default=None, help="vectors per language (default: 2000)"
     )
 
+    p = sub.add_parser(
+        "forgetting-pretrained",
+        help="the pretrained masked-LM's loss on the held-out text of every language "
+        "(`forgetting:`; Lee et al. 2022 Figure 5, before training)",
+    )
+    _params(p)
+    p.add_argument("--out", required=True)
+
+    p = sub.add_parser(
+        "forgetting",
+        help="a trained run's masked-LM loss on held-out text of seen and unseen languages and "
+        "its l2 distance from the pretrained encoder (Lee et al. 2022 Figure 5)",
+    )
+    _params(p)
+    p.add_argument("--run", required=True)
+    p.add_argument("--model", required=True, help="the run's folder (models/runs/<run>)")
+    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--pretrained",
+        default="results/forgetting/pretrained.json",
+        help="the pretrained model's losses (`forgetting-pretrained`)",
+    )
+
+    p = sub.add_parser(
+        "toy2d",
+        help="Lee et al. 2022's synthetic 2-D experiment (§4.1, Figure 3) with the settings of "
+        "`toy2d:`: every method's trajectory, the per-claim verdicts, the inner lr x K sweep",
+    )
+    _params(p)
+    p.add_argument("--out", required=True)
+
     p = sub.add_parser("report", help="metrics.json, tables and plots from all scores")
     _params(p)
     p.add_argument("--scores", nargs="+", required=True)
@@ -131,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=[],
         help="`represent` outputs to tabulate (results/representations/<run>)",
+    )
+    p.add_argument(
+        "--forgetting",
+        nargs="*",
+        default=[],
+        help="`forgetting` outputs to tabulate (results/forgetting/<run>.json)",
     )
     p.add_argument("--out", required=True)
 
@@ -185,6 +232,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             res = steps.pretrain(params, args.tokenizer, args.out, args.checkpoints)
         elif c == "pseudo-tasks":
             res = steps.pseudo_tasks(params, args.run, args.out)
+        elif c == "clusters":
+            res = steps.clusters(params, args.tlp, args.datasets, args.k, args.seed, args.out)
         elif c == "train":
             res = steps.train(
                 params, args.run, args.out, args.checkpoints, args.predictions, args.scores
@@ -197,8 +246,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             res = steps.score_files(args.task, args.lang, args.gold, args.pred, args.style)
         elif c == "represent":
             res = steps.represent(params, args.run, args.model, args.out, args.max_points)
+        elif c == "forgetting-pretrained":
+            res = steps.forgetting_pretrained(params, args.out)
+        elif c == "forgetting":
+            res = steps.forgetting(params, args.run, args.model, args.out, args.pretrained)
+        elif c == "toy2d":
+            res = steps.toy2d(params, args.out)
         elif c == "report":
-            res = steps.report(params, args.scores, args.runs, args.out, args.representations)
+            res = steps.report(
+                params, args.scores, args.runs, args.out, args.representations, args.forgetting
+            )
             print(res.pop("summary"))
             res = None
         elif c == "dvc-yaml":

@@ -95,6 +95,19 @@ _TLP_LIST = {"type": "array", "items": _tlp, "minItems": 1, "uniqueItems": True}
 #: grid placeholders and what replaces them (Liu et al.'s aux -> target language grid)
 PLACEHOLDERS = ("aux", "target")
 
+#: where each task's splits come from: {task: {split: dataset or [datasets]}} (first that has
+#: the TLP's split wins); `data.sources`, and an experiment's `sources` over it
+_SOURCES = {
+    "type": "object",
+    "propertyNames": {"enum": sorted(TASK_TYPES)},
+    "additionalProperties": _obj(
+        {
+            sp: {"oneOf": [_name, {"type": "array", "items": _name, "minItems": 1}]}
+            for sp in ("train", "dev", "test")
+        }
+    ),
+}
+
 _COMMON_EXPERIMENT = {
     "method": {"type": "string"},
     # start from the model of another experiment (same seed, or that experiment's only seed):
@@ -119,6 +132,18 @@ _COMMON_EXPERIMENT = {
     # the representation analysis of each run (PCA and Hausdorff distance of source and target
     # representations, Xia et al. §4.5; methods with a source and a target per task)
     "represent": {"type": "boolean"},
+    # catastrophic forgetting (Lee et al. 2022 §4.2, Figure 5): masked-LM loss of the trained
+    # encoder on held-out text of seen and unseen languages, and its l2 distance from the
+    # pretrained weights (`forgetting:` settings; pipeline/experiments/forgetting.py)
+    "forgetting": {"type": "boolean"},
+    # this experiment's `data.sources`, split by split over the top-level ones (Lee et al.: qa/en
+    # train from TyDiQA for Table 1, from SQuAD for Table 4); data/plan.json resolves each set
+    "sources": _SOURCES,
+    # Lee et al. (2022) §4.3 zero-shot protocol: each train TLP's examples split into `k` GMM
+    # clusters of their pretrained-encoder embeddings (top-level `clustering:` options), the
+    # clusters being the run's tasks (`temperature: inf` = p_t = 1/k); rule `clusters` writes
+    # data/clusters/<task>.<lang>.k<k>.s<seed>.json once for every run sharing it
+    "clusters": _obj({"k": {"type": "integer", "minimum": 2}, "seed": _nonneg_int}),
     # the dev sets that select the model (placeholders allowed; default: the run's TLPs):
     # Xia et al. pick the epoch on the target language's dev set only
     "select_tlps": _TLP_LIST,
@@ -441,6 +466,37 @@ _FEATURE_PROPS = {
 }
 
 _LAYOUT = {"enum": ["original", "xtreme"]}
+
+_POS_NUM = {"type": "number", "exclusiveMinimum": 0}
+
+#: Lee et al. (2022) §4.1's synthetic 2-D experiment (Figure 3; rule `toy2d`,
+#: pipeline/experiments/toy2d_study.py): every method's `steps` steps (meta-steps for the Reptile
+#: family) at `lr` with `optimizer`, `radius` = how close to some x_i counts as "in an MTL
+#: minimum", and Reptile / Sequential Reptile per (inner lr, K) of `sweep` (null or an empty list:
+#: no sweep). `properties` apply to objects only, so null passes and an unknown key is named.
+_TOY2D = {
+    **_obj(
+        {
+            "steps": _pos_int,
+            "lr": _POS_NUM,
+            "seed": _nonneg_int,
+            "optimizer": {"enum": ["sgd", "adam"]},
+            "radius": _POS_NUM,
+            "sweep": {
+                **_obj(
+                    {
+                        "lrs": {"type": "array", "items": _POS_NUM, "uniqueItems": True},
+                        "ks": {"type": "array", "items": _pos_int, "uniqueItems": True},
+                    },
+                    ["lrs", "ks"],
+                ),
+                "type": ["object", "null"],
+            },
+        },
+        ["steps", "lr", "seed", "optimizer", "radius", "sweep"],
+    ),
+    "type": ["object", "null"],
+}
 _LANGS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
 
 _TOP_SCHEMA = _obj(
@@ -458,6 +514,9 @@ _TOP_SCHEMA = _obj(
                 "eval_size": _pos_int,
                 # sentences of unlabelled text per language (MLM pretraining corpus)
                 "text_sentences": _pos_int,
+                # sentences of held-out text per language (heldout_text/<lang>.txt, a stream of
+                # its own; the masked-LM loss of `forgetting`); 0: none
+                "heldout_sentences": _nonneg_int,
             },
             ["seed", "languages", "zero_shot", "tasks", "scale"],
         ),
@@ -486,21 +545,7 @@ _TOP_SCHEMA = _obj(
                 },
                 # where each task's splits come from: {task: {split: dataset or [datasets]}}
                 # (first that has the TLP's split wins); default: `datasets` in order
-                "sources": {
-                    "type": "object",
-                    "propertyNames": {"enum": sorted(TASK_TYPES)},
-                    "additionalProperties": _obj(
-                        {
-                            sp: {
-                                "oneOf": [
-                                    _name,
-                                    {"type": "array", "items": _name, "minItems": 1},
-                                ]
-                            }
-                            for sp in ("train", "dev", "test")
-                        }
-                    ),
-                },
+                "sources": _SOURCES,
             },
             ["datasets", "layout"],
         ),
@@ -623,6 +668,29 @@ _TOP_SCHEMA = _obj(
             },
             ["default"],
         ),
+        # how `clusters` runs embed and cluster (pipeline/data/clusters.py; every key optional)
+        "clustering": _obj(
+            {
+                "pca_components": {"type": ["integer", "null"], "minimum": 1},
+                "covariance_type": {"enum": ["full", "tied", "diag", "spherical"]},
+                "n_init": _pos_int,
+                "max_length": _pos_int,
+                "batch_size": _pos_int,
+            }
+        ),
+        # Lee et al. (2022) §4.2's forgetting analysis of the experiments with `forgetting: true`
+        "forgetting": _obj(
+            {
+                # folder of <lang>.txt held-out text files, one sentence per line (blank lines
+                # skipped): the synthetic benchmark's heldout_text/, or CC-100 (data/raw/cc100)
+                "text": {"type": "string", "minLength": 1},
+                "sentences": _pos_int,  # the first N non-empty lines of each file
+                "mlm_probability": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                "max_length": {"type": "integer", "minimum": 3},  # tokens, [CLS] and [SEP] too
+                "batch_size": _pos_int,
+                "seed": _nonneg_int,  # of the masking: the same masked inputs for every model
+            }
+        ),
         "report": _obj(
             {
                 "metric": {"type": "string"},
@@ -632,6 +700,8 @@ _TOP_SCHEMA = _obj(
             },
             ["metric"],
         ),
+        # Lee et al. (2022) §4.1's 2-D study (rule `toy2d`); null or absent: no job
+        "toy2d": _TOY2D,
     },
     [
         "seeds",
@@ -789,10 +859,21 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
             )
         if method in PER_TLP_METHODS and (exp.get("aux") or exp.get("target")):
             raise ConfigError(f"{where}: experiments.{name}: {method} takes no aux/target grid")
+        if "clusters" in exp and (method not in CLUSTER_METHODS or exp.get("sampler")):
+            raise ConfigError(
+                f"{where}: experiments.{name}.clusters: needs a multi-task method sampling its "
+                f"tasks by size ({', '.join(sorted(CLUSTER_METHODS))}), not {method}"
+                + (f" with sampler {exp['sampler']}" if exp.get("sampler") else "")
+            )
         for point in grid_points(exp):
             gexp = apply_grid(exp, point, f"{where}: experiments.{name}")
             sel = gexp.get("tlps", "all")
             chosen = select_tlps(cfg, sel, where=f"{where}: experiments.{name}.tlps", any_tlp=True)
+            if "clusters" in exp and len(chosen) != 1:
+                raise ConfigError(
+                    f"{where}: experiments.{name}.tlps: `clusters` splits one training TLP into "
+                    f"tasks (Lee et al. §4.3: one English training set), got {len(chosen)}"
+                )
             for key in ("finetune_tlps", "dev_tlps", "eval_tlps"):
                 for i, t in enumerate(gexp.get(key, [])):
                     try:
@@ -824,8 +905,8 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
     zs = cfg["zero_shot_langs"]
     for task, langs in zs.items() if isinstance(zs, Mapping) else [(None, zs)]:
         key = "zero_shot_langs" + (f".{task}" if task else "")
-        for lang in langs:
-            if any(t.lang == lang for t in tlps):
+        for lang in langs:  # per task: Lee et al.'s MLQA de is zero-shot for QA, NER trains de
+            if any(t.lang == lang and task in (None, t.task) for t in tlps):
                 raise ConfigError(f"{where}: {key}: {lang!r} is also a training language in tlps")
     datasets = cfg["data"]["datasets"]
     layout = cfg["data"]["layout"]
@@ -835,14 +916,9 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
     for name in cfg["data"].get("heldout_dev", {}):
         if name not in datasets:
             raise ConfigError(f"{where}: data.heldout_dev.{name}: not one of data.datasets")
-    for task, splits in cfg["data"].get("sources", {}).items():
-        for split, names in splits.items():
-            for name in [names] if isinstance(names, str) else names:
-                if name not in datasets:
-                    raise ConfigError(
-                        f"{where}: data.sources.{task}.{split}: {name!r} is not one of "
-                        f"data.datasets ({', '.join(datasets)})"
-                    )
+    _check_sources(cfg["data"].get("sources", {}), datasets, f"{where}: data.sources")
+    for name, exp in active_experiments(cfg).items():
+        _check_sources(exp.get("sources", {}), datasets, f"{where}: experiments.{name}.sources")
     for task, key in cfg.get("metrics", {}).get("main", {}).items():
         allowed = metric_keys(task)
         if key not in allowed:
@@ -851,8 +927,37 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
             )
 
 
+def _check_sources(sources: Mapping[str, Any], datasets: Sequence[str], key: str) -> None:
+    """Every dataset a `sources` mapping names is one of `data.datasets` (else one line naming
+    `<key>.<task>.<split>`)."""
+    for task, splits in sources.items():
+        for split, names in splits.items():
+            for name in [names] if isinstance(names, str) else names:
+                if name not in datasets:
+                    raise ConfigError(
+                        f"{key}.{task}.{split}: {name!r} is not one of "
+                        f"data.datasets ({', '.join(datasets)})"
+                    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Runs: what the DAG trains
+
+
+#: `forgetting:` settings where params.yaml (or a config without the section) leaves them out
+FORGETTING_DEFAULTS: dict[str, Any] = {
+    "text": "data/raw/synthetic/heldout_text",
+    "sentences": 5000,
+    "mlm_probability": 0.15,
+    "max_length": 128,
+    "batch_size": 32,
+    "seed": 0,
+}
+
+
+def forgetting_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The `forgetting:` section with its defaults filled in (FORGETTING_DEFAULTS)."""
+    return {**FORGETTING_DEFAULTS, **cfg.get("forgetting", {})}
 
 
 def active_experiments(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -942,7 +1047,7 @@ class Run:
 PER_TLP_METHODS = {"stl"}
 
 #: experiment keys a sweep entry may not change (they define the experiment and its runs)
-SWEEP_FIXED = {"method", "sweep", "aux", "target", "seeds", "row", "init", "tlps"}
+SWEEP_FIXED = {"method", "sweep", "aux", "target", "seeds", "row", "init", "tlps", "sources"}
 
 
 def sweep_slug(entry: Mapping[str, Any]) -> str:
@@ -1298,6 +1403,37 @@ def source_target_pairs(
     return pairs
 
 
+#: methods whose tasks may be GMM clusters of one TLP (`clusters`; Lee et al. §4.3: "every
+#: multi-task method"): they see tasks only through the context's TLP keys and sizes
+CLUSTER_METHODS = frozenset(
+    {"mtl", "pcgrad", "gradvac", "gradnorm", "recadam", "reptile", "seq_reptile"}
+)
+#: where `clusters` assignments are written (rule `clusters`) and read (the run's train job)
+CLUSTERS_DIR = "data/clusters"
+#: `clusters` defaults (Lee et al. §4.3: four clusters; the seed is ours, fixed so that every
+#: method and seed of a comparison trains on the same four tasks)
+CLUSTER_DEFAULTS = {"k": 4, "seed": 13}
+
+
+def cluster_name(cfg: Mapping[str, Any], run: Run, tlp: TLP) -> str | None:
+    """`<task>.<lang>.<datasets>.k<k>.s<seed>`: the cluster file a run's TLP is split by, or None
+    for a run without `clusters`. `<datasets>` are the datasets the TLP's train split may come
+    from for the run's experiment (`data.sources` / the experiment's `sources`, `+`-joined):
+    SQuAD's qa/en and TyDiQA's qa/en are different sets to cluster. Shared by every run that
+    clusters the same data the same way."""
+    if "clusters" not in run.params:
+        return None
+    c = {**CLUSTER_DEFAULTS, **run.params["clusters"]}
+    cands = data_sources(cfg, run.experiment).candidates(tlp.task, "train")
+    return f"{tlp.slug}.{'+'.join(p.name for p in cands)}.k{c['k']}.s{c['seed']}"
+
+
+def cluster_tlp(tlp: TLP, cluster: int) -> TLP:
+    """The task a cluster of `tlp`'s training examples becomes: `<task>/<lang>~c<i>` (never a
+    language code, never parsed back; the heads still go by `task`)."""
+    return TLP(tlp.task, f"{tlp.lang}~c{cluster}")
+
+
 def train_split_of(params: Mapping[str, Any], tlp: TLP) -> str:
     """The split `tlp` is trained on in a run with these params (`train_split`, `dev_tlps`)."""
     if params.get("train_split", "train") == "dev" or str(tlp) in params.get("dev_tlps", ()):
@@ -1342,12 +1478,19 @@ def layout(cfg: Mapping[str, Any], dataset: str) -> str:
     return lay.get(dataset, "original") if isinstance(lay, Mapping) else lay
 
 
-def data_sources(cfg: Mapping[str, Any]) -> Sources:
+def experiment_sources(cfg: Mapping[str, Any], experiment: str | None) -> dict[str, Any]:
+    """`data.sources` with the experiment's `sources` over it, split by split (None, or an
+    experiment without `sources`: `data.sources` itself)."""
+    own = (cfg["experiments"].get(experiment) or {}).get("sources", {}) if experiment else {}
+    return deep_merge(cfg["data"].get("sources", {}), own)
+
+
+def data_sources(cfg: Mapping[str, Any], experiment: str | None = None) -> Sources:
     """The prepared datasets, and per task and split the ones it may come from, in order
-    (`data.sources`; default: every dataset of `data.datasets`): the first that holds a TLP's
-    split provides it."""
+    (`data.sources`, or `experiment_sources` for a run's experiment; default: every dataset of
+    `data.datasets`): the first that holds a TLP's split provides it."""
     per_split = {}
-    for task, splits in cfg["data"].get("sources", {}).items():
+    for task, splits in experiment_sources(cfg, experiment).items():
         for split, names in splits.items():
             names = [names] if isinstance(names, str) else names
             per_split[task, split] = [Path("data/prepared") / n for n in names]

@@ -31,6 +31,57 @@ HEADER = (
 #: outputs declared as DVC metrics (cached like every output; see the module docstring)
 METRICS = {"results/metrics.json"}
 
+_TOY2D_CSV = "results/toy2d/trajectories.csv"
+_TOY2D_SWEEP = "results/toy2d/sweep.csv"
+#: Lee et al. Figure 3 (rule `toy2d`, when it is in the DAG): the trajectories on the plane, the
+#: summed loss and the gradient cosine along them, the sweep's end cosine and distance to the
+#: nearest minimum per K (.dvc/plots/toy2d_paths.json: a line per `method`, in `step` order;
+#: toy2d_sweep.json: a line per `method` and inner `lr`), and the two images
+TOY2D_PLOTS: list[Any] = [
+    {
+        _TOY2D_CSV: {
+            "x": "phi1",
+            "y": "phi2",
+            "template": "toy2d_paths",
+            "title": "Lee et al. Fig. 3: trajectories from (20, 5); minima (0, 10), (0, 0), (10, 0)",
+        }
+    },
+    {
+        "toy2d_sum_loss": {
+            "x": "step",
+            "y": {_TOY2D_CSV: "sum_loss"},
+            "template": "toy2d_paths",
+            "title": "2-D study: sum of the task losses per step",
+        }
+    },
+    {
+        "toy2d_cosine": {
+            "x": "step",
+            "y": {_TOY2D_CSV: "cosine"},
+            "template": "toy2d_paths",
+            "title": "2-D study: mean pairwise gradient cosine per step (Fig. 3h)",
+        }
+    },
+    {
+        _TOY2D_SWEEP: {
+            "x": "K",
+            "y": "cosine_end",
+            "template": "toy2d_sweep",
+            "title": "2-D study sweep: gradient cosine at the end per K and inner lr",
+        }
+    },
+    {
+        "toy2d_sweep_distance": {
+            "x": "K",
+            "y": {_TOY2D_SWEEP: "distance_to_nearest"},
+            "template": "toy2d_sweep",
+            "title": "2-D study sweep: distance from the nearest minimum at the end",
+        }
+    },
+    "results/toy2d/trajectories.png",
+    "results/toy2d/cosine.png",
+]
+
 
 def _build_dag(snakefile: Path, workdir: Path) -> Any:
     from snakemake.api import SnakemakeApi
@@ -254,6 +305,45 @@ def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> st
                 }
             },
             {"results/plots/multidds": {"x": "step", "y": "prob", "template": "linear"}},
+            # Lee et al. Fig. 7c: dev score against training batches (gradient computations)
+            {"results/plots/efficiency": {"x": "batches", "y": "dev_mean", "template": "linear"}},
+            # Lee et al. Fig. 4 (cosine per step, mean over seeds), Fig. 7a (cosine vs the MTL
+            # training loss), Fig. 7b (cosine and test score per inner learning rate), and their
+            # PNGs (pipeline.report.lee_tables; DVC shows image paths as images)
+            {
+                "results/plots/grad_cosine_by_method": {
+                    "x": "step",
+                    "y": "mean",
+                    "template": "linear",
+                }
+            },
+            {
+                "results/plots/tradeoff": {
+                    "x": "mean_task_loss",
+                    "y": "mean_pairwise_cosine",
+                    "template": "scatter",
+                }
+            },
+            {
+                "results/plots/inner_lr": {
+                    "x": "value",
+                    "y": ["cos_mean", "score_mean"],
+                    "template": "linear",
+                }
+            },
+            "results/plots/grad_cosine_by_method.png",
+            "results/plots/tradeoff.png",
+            "results/plots/inner_lr.png",
+            # Lee et al. Fig. 5: MLM loss on seen / unseen languages and l2 distance from the
+            # pretrained encoder per experiment (pipeline.report.forgetting_tables; bar charts,
+            # and the same as PNGs in the folder)
+            {
+                "results/plots/forgetting": {
+                    "x": "value",
+                    "y": "experiment",
+                    "template": "bar_horizontal",
+                }
+            },
             # M'hamdi et al. §4.2: score per sweep value (k = q shots, dev_fraction)
             {"results/plots/sweeps": {"x": "value", "y": "mean", "template": "linear"}},
             # Xia et al. Figures 1 and 3: PCA of source vs target representations, per paired run
@@ -267,6 +357,8 @@ def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> st
             },
         ],
     }
+    if "toy2d" in doc["stages"]:
+        doc["plots"] += TOY2D_PLOTS
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)
 
 

@@ -65,6 +65,8 @@ class TrainContext:
     params: dict[str, Any]
     device: torch.device
     inner_steps_done: int = 0
+    #: training batches drawn so far (each costs one gradient computation): Lee et al. Fig. 7c
+    batches_drawn: int = 0
     last_grads: dict[str, Any] = field(default_factory=dict)
     dev: dict[TLP, SplitData] | None = (
         None  # dev splits, for methods that learn from dev (MultiDDS)
@@ -84,6 +86,7 @@ class TrainContext:
 
     def batch(self, tlp: TLP) -> dict[str, torch.Tensor]:
         idx = self.streams[tlp].next()
+        self.batches_drawn += 1
         return {k: v[idx].to(self.device) for k, v in self.train[tlp].tensors.items()}
 
     def loss(self, tlp: TLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:

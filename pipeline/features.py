@@ -119,3 +119,41 @@ def load_split_data(
     cols = task.model_columns(train)
     tensors = {c: torch.from_numpy(column_array(features, c)).long() for c in cols}
     return SplitData(tlp, split, where, records, features, tensors, settings)
+
+
+def cluster_split(
+    data: SplitData, assignments: dict[str, int], k: int, name: Any
+) -> dict[Any, SplitData]:
+    """`data` (one TLP's training split) as `k` tasks by a cluster assignment {record id: c}
+    (Lee et al. §4.3: GMM clusters of one English training set as the tasks of MTL methods).
+
+    Every feature follows its record (a QA example's windows stay together), so a record is in
+    exactly one task; `name(c)` is task c's key. A record without an assignment, or a cluster
+    left empty (e.g. by `train_examples`), is an error: the run would silently have fewer tasks.
+    """
+    from pipeline.errors import PipelineError
+
+    ids = [str(i) for i in data.features["example_id"]]
+    missing = sorted({i for i in ids if i not in assignments})
+    if missing:
+        raise PipelineError(
+            f"{data.tlp} {data.split}: {len(missing)} records have no cluster (first: "
+            f"{missing[0]!r}); the cluster file was made from other data: rerun the clusters step"
+        )
+    rec_ids = [str(i) for i in data.records["id"]]
+    out: dict[Any, SplitData] = {}
+    for c in range(k):
+        rows = [j for j, i in enumerate(ids) if assignments[i] == c]
+        if not rows:
+            raise PipelineError(f"{data.tlp} {data.split}: cluster {c} of {k} has no example")
+        index = torch.tensor(rows, dtype=torch.long)
+        out[name(c)] = SplitData(
+            name(c),
+            data.split,
+            data.dataset_dir,
+            data.records.select([j for j, i in enumerate(rec_ids) if assignments.get(i) == c]),
+            data.features.select(rows),
+            {col: t[index] for col, t in data.tensors.items()},
+            data.settings,
+        )
+    return out

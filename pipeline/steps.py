@@ -37,7 +37,7 @@ def generate(params: Sequence[str], out: str) -> dict[str, Any]:
     from pipeline.data.synthetic import generate as gen
 
     b = load_params(params)["benchmark"]
-    optional = {k: b[k] for k in ("eval_size", "text_sentences") if k in b}
+    optional = {k: b[k] for k in ("eval_size", "text_sentences", "heldout_sentences") if k in b}
     return gen(
         Path(out),
         seed=b["seed"],
@@ -143,7 +143,7 @@ def pseudo_tasks(params: Sequence[str], run_id: str, out: str) -> dict[str, Any]
     run = get_run(cfg, run_id)
     if run.method not in TASK_METHODS:
         raise ConfigError(f"{run_id}: method {run.method} meta-trains on no pseudo-tasks")
-    sources = data_sources(cfg)
+    sources = data_sources(cfg, run.experiment)
     p = method_params(run.method, run.params)
     embedder = p["embedder"] or encoder_path(cfg)
 
@@ -156,6 +156,67 @@ def pseudo_tasks(params: Sequence[str], run_id: str, out: str) -> dict[str, Any]
     result = xmetra_tasks.build(run.method, run.params, run.train_tlps, records, embed)
     atomic_write_json(out, {"run": run_id, **result})
     return {"meta_train": len(result["meta_train"]), "meta_adapt": len(result["meta_adapt"])}
+
+
+def clusters(
+    params: Sequence[str], tlp: str, datasets: str, k: int, seed: int, out: str
+) -> dict[str, Any]:
+    """Cluster one TLP's training examples into `k` tasks (Lee et al. §4.3): the pretrained
+    encoder's mean-pooled embeddings of each example's text, PCA, a Gaussian mixture; written
+    as {summary, assignments: {record id: cluster}} for every run that clusters it this way.
+    The train split comes from the first of `datasets` (`+`-joined prepared names) holding it."""
+    from pipeline.data import clusters as gmm
+    from pipeline.data.store import load_split, locate
+    from pipeline.records import TLP
+    from pipeline.trainer import pick_device
+
+    cfg = load_params(params)
+    t = TLP.parse(tlp)
+    where = locate(t, [Path("data/prepared") / d for d in datasets.split("+")], "train")
+    records = load_split(where, t, "train")
+    opts = {
+        "pca_components": 50,
+        "covariance_type": "full",
+        "n_init": 1,
+        "max_length": 128,
+        "batch_size": 64,
+        **cfg.get("clustering", {}),
+    }
+    texts = [gmm.example_text(t.type, r) for r in records]
+    emb = gmm.embed_examples(
+        encoder_path(cfg),
+        texts,
+        batch_size=opts["batch_size"],
+        max_length=opts["max_length"],
+        device=pick_device(),
+    )
+    res = gmm.cluster_embeddings(
+        emb, k, seed, opts["pca_components"], opts["covariance_type"], opts["n_init"]
+    )
+    summary = {
+        "tlp": tlp,
+        "dataset": where.name,
+        **res.summary(),
+        "max_length": opts["max_length"],
+        "text": "question + context" if t.type == "qa" else "text_a + text_b",
+    }
+    atomic_write_json(
+        out, gmm.assignments_json([str(i) for i in records["id"]], res.labels, summary)
+    )
+    return {"tlp": tlp, "sizes": res.sizes, "bic": res.bic}
+
+
+def run_clusters(cfg: dict[str, Any], run: Run) -> dict[Any, Any] | None:
+    """{train TLP: its cluster file's content} for a `clusters` run (rule `clusters` wrote
+    them), else None."""
+    from pipeline.config import CLUSTERS_DIR, cluster_name
+
+    if "clusters" not in run.params:
+        return None
+    return {
+        t: read_json(Path(CLUSTERS_DIR) / f"{cluster_name(cfg, run, t)}.json")
+        for t in run.train_tlps
+    }
 
 
 def train(
@@ -180,7 +241,8 @@ def train(
 
     cfg = load_params(params)
     run = get_run(cfg, run_id)
-    args = (encoder_path(cfg), data_sources(cfg), feature_settings(cfg))
+    # the run's experiment may read other datasets than `data.sources` (its `sources`)
+    args = (encoder_path(cfg), data_sources(cfg, run.experiment), feature_settings(cfg))
     if run.method == "finetune":
         summary = finetune(run, *args, Path("models/runs") / run.init, out, checkpoints)
         models = {(t,): MultiTaskModel.from_pretrained(d) for t, d in model_dirs(run, out).items()}
@@ -192,7 +254,14 @@ def train(
         if run.init is not None:
             init = model_dir_for(Path("models/runs") / run.init, run.train_tlps[0].task)
         tasks = read_json(TASKS_DIR / f"{run.id}.json") if run.method in TASK_METHODS else None
-        trainer = Trainer(run, *args, checkpoints, init_model=init, pseudo_tasks=tasks)
+        trainer = Trainer(
+            run,
+            *args,
+            checkpoints,
+            init_model=init,
+            pseudo_tasks=tasks,
+            clusters=run_clusters(cfg, run),
+        )
         summary = trainer.fit(out, clear=False)
         if "best_by_task" in summary:  # one checkpoint per task: each task's TLPs with its own
             models = {
@@ -205,7 +274,7 @@ def train(
             models = {tuple(run.eval_tlps): (trainer.model, trainer.tokenizer)}
         result = {k: summary[k] for k in ("best_step", "best_dev_mean", "inner_steps")}
     if predictions is not None:
-        preds = predict_models(cfg, models)
+        preds = predict_models(cfg, models, run.experiment)
         write_predictions(preds, predictions)
         if scores is not None:
             write_scores(cfg, run, preds, scores)
@@ -214,20 +283,20 @@ def train(
 
 
 def predict_models(
-    cfg: dict[str, Any], models: dict[tuple, tuple[Any, Any]]
+    cfg: dict[str, Any], models: dict[tuple, tuple[Any, Any]], experiment: str | None = None
 ) -> dict[tuple[Any, str], dict[str, Any]]:
-    """{(TLP, split): {id: prediction}} for dev and test of each (TLPs -> (model, tokenizer))."""
+    """{(TLP, split): {id: prediction}} for dev and test of each (TLPs -> (model, tokenizer)),
+    read from the experiment's sources (`data_sources`)."""
     from pipeline.evaluation import EVAL_SPLITS, predict_splits
     from pipeline.trainer import pick_device
 
     device = pick_device()
+    sources = data_sources(cfg, experiment)
     out: dict[tuple[Any, str], dict[str, Any]] = {}
     for tlps, (model, tok) in models.items():
         model.to(device)
         out.update(
-            predict_splits(
-                model, tok, tlps, EVAL_SPLITS, data_sources(cfg), feature_settings(cfg), device
-            )
+            predict_splits(model, tok, tlps, EVAL_SPLITS, sources, feature_settings(cfg), device)
         )
     return out
 
@@ -244,7 +313,7 @@ def write_scores(
 ) -> dict[str, Any]:
     from pipeline.evaluation import score_run_predictions
 
-    result = score_run_predictions(run, preds, data_sources(cfg))
+    result = score_run_predictions(run, preds, data_sources(cfg, run.experiment))
     atomic_write_json(out, result)
     return {
         t: {s: round(v["main"], 2) for s, v in sp.items()} for t, sp in result["scores"].items()
@@ -268,7 +337,7 @@ def predict(params: Sequence[str], run_id: str, model: str, out: str) -> dict[st
             dirs.setdefault(model_dir_for(model, t.task), []).append(t)
         dirs = {tuple(ts): d for d, ts in dirs.items()}
     models = {tlps: MultiTaskModel.from_pretrained(d) for tlps, d in dirs.items()}
-    preds = predict_models(cfg, models)
+    preds = predict_models(cfg, models, run.experiment)
     write_predictions(preds, out)
     return {f"{t}:{split}": len(p) for (t, split), p in preds.items()}
 
@@ -375,7 +444,7 @@ def represent(
     cfg = load_params(params)
     run = get_run(cfg, run_id)
     result = represent_run(
-        run, model_dir, data_sources(cfg), feature_settings(cfg), out, max_points
+        run, model_dir, data_sources(cfg, run.experiment), feature_settings(cfg), out, max_points
     )
     return {task: round(v["hausdorff_cosine"], 4) for task, v in result.items()}
 
@@ -386,15 +455,33 @@ def report(
     runs: Sequence[str],
     out: str,
     representations: Sequence[str] = (),
+    forgetting: Sequence[str] = (),
 ) -> dict[str, Any]:
     from pipeline.report import write_report
     from pipeline.report.representation_tables import write_representation_tables
 
     cfg = load_params(params)
-    result = write_report(cfg, [Path(s) for s in scores], [Path(r) for r in runs], Path(out))
+    result = write_report(
+        cfg,
+        [Path(s) for s in scores],
+        [Path(r) for r in runs],
+        Path(out),
+        forgetting=[Path(f) for f in forgetting],
+    )
     # MetaXL §4.5's distances, when paired runs were analysed (`represent`)
     write_representation_tables(cfg, [Path(r) for r in representations], Path(out))
     return result
+
+
+def toy2d(params: Sequence[str], out: str) -> dict[str, Any]:
+    """Lee et al.'s 2-D study with the settings of `toy2d:` (pipeline/experiments/toy2d_study)."""
+    from pipeline.errors import ConfigError
+    from pipeline.experiments.toy2d_study import run_study
+
+    settings = load_params(params).get("toy2d")
+    if settings is None:
+        raise ConfigError(f"{' + '.join(params)}: toy2d is null: the 2-D study is switched off")
+    return run_study(settings, out)
 
 
 def runs_of(params: Sequence[str]) -> list[Run]:
@@ -417,3 +504,140 @@ def dvc_yaml(out: str, check: bool) -> dict[str, Any]:
     from pipeline.dvcgen import write_dvc_yaml
 
     return write_dvc_yaml(Path(out), check=check)
+
+
+# ---------------------------------------------------------------------------------------------
+# Catastrophic forgetting (Lee et al. 2022 §4.2, Figure 5): pipeline/experiments/forgetting.py
+
+#: the pretrained model's losses, computed once (rule `forgetting_pretrained`)
+FORGETTING_PRETRAINED = Path("results/forgetting/pretrained.json")
+
+
+def _heldout(settings: dict[str, Any]) -> dict[str, list[str]]:
+    from pipeline.experiments import forgetting as fg
+
+    files = fg.heldout_files(settings["text"])
+    return {lang: fg.read_sentences(f, settings["sentences"]) for lang, f in files.items()}
+
+
+def forgetting_pretrained(params: Sequence[str], out: str) -> dict[str, Any]:
+    """The pretrained masked-LM's loss on the held-out text of every language (`forgetting:`)."""
+    from pipeline.config import forgetting_settings
+    from pipeline.experiments import forgetting as fg
+
+    cfg = load_params(params)
+    s = forgetting_settings(cfg)
+    texts = _heldout(s)
+    mlm, tok = fg.load_mlm(encoder_path(cfg))
+    losses = fg.language_losses(
+        mlm,
+        fg.mask_languages(tok, texts, s, mlm.config.max_position_embeddings),
+        s["batch_size"],
+        tok.pad_token_id,
+    )
+    result = {
+        "encoder": encoder_path(cfg),
+        "settings": s,
+        "languages": sorted(texts),
+        "mlm_loss": {lang: v["loss"] for lang, v in losses.items()},
+        "masked_tokens": {lang: v["tokens"] for lang, v in losses.items()},
+        "sentences": {lang: len(t) for lang, t in texts.items()},
+        "text_sha256": {lang: fg.text_digest(t) for lang, t in texts.items()},
+    }
+    atomic_write_json(out, result)
+    return {lang: round(x, 4) for lang, x in result["mlm_loss"].items()}
+
+
+def saved_models(run_dir: str | Path) -> dict[str, Path]:
+    """{label: folder} of the models a run saved: `model`, one per task (`model.<task>`), or
+    one per fine-tuned TLP (`<task>.<lang>/model`)."""
+    from pipeline.errors import DataError
+
+    d = Path(run_dir)
+    found = [d / "model"] if (d / "model").is_dir() else sorted(d.glob("model.*"))
+    found = found or sorted(d.glob("*/model"))
+    found = [p for p in found if (p / "multitask.json").is_file()]
+    if not found:
+        raise DataError(f"{d}: no saved model (model/multitask.json)")
+    return {str(p.relative_to(d)): p for p in found}
+
+
+def forgetting(
+    params: Sequence[str],
+    run_id: str,
+    model_dir: str,
+    out: str,
+    pretrained: str | Path = FORGETTING_PRETRAINED,
+) -> dict[str, Any]:
+    """A trained run's masked-LM loss on the held-out text of its seen and unseen languages,
+    next to the pretrained model's (`pretrained`, from `forgetting_pretrained`), and its l2
+    distance from the pretrained encoder; a run that saved several models (per task, per
+    fine-tuned TLP): the mean over them. Seen: the languages of the run's train TLPs and of the
+    runs it starts from (`init`); unseen: every other language with held-out text."""
+    from transformers import AutoModel
+
+    from pipeline.config import forgetting_settings
+    from pipeline.errors import DataError
+    from pipeline.experiments import forgetting as fg
+
+    cfg = load_params(params)
+    s = forgetting_settings(cfg)
+    run = get_run(cfg, run_id)
+    before = read_json(pretrained)
+    texts = _heldout(s)
+    langs, r = {t.lang for t in run.train_tlps}, run
+    while r.init is not None:
+        r = get_run(cfg, r.init)
+        langs |= {t.lang for t in r.train_tlps}
+    missing = sorted(langs - set(texts))
+    if missing:
+        path = Path(s["text"]) / f"{missing[0]}.txt"
+        raise DataError(f"{path}: no held-out text of {run_id}'s training language {missing[0]}")
+    seen, unseen = fg.language_split(langs, texts)
+    same = before.get("settings") == s and before.get("encoder") == encoder_path(cfg)
+    digests = {lang: fg.text_digest(t) for lang, t in texts.items()}
+    if not same or any(before.get("text_sha256", {}).get(k) != v for k, v in digests.items()):
+        raise DataError(
+            f"{pretrained}: computed with other forgetting settings, encoder or text; "
+            "recompute it (`python -m pipeline forgetting-pretrained`)"
+        )
+    mlm, tok = fg.load_mlm(encoder_path(cfg))
+    reference = {k: v.detach().clone() for k, v in mlm.base_model.state_dict().items()}
+    scored = sorted(seen + unseen)
+    masked = fg.mask_languages(
+        tok, {lang: texts[lang] for lang in scored}, s, mlm.config.max_position_embeddings
+    )
+    models = {}
+    for label, d in saved_models(model_dir).items():
+        encoder = AutoModel.from_pretrained(str(d / "encoder"), add_pooling_layer=False)
+        mlm.base_model.load_state_dict(reference)  # θ₀ again before each model
+        l2 = fg.l2_distance(encoder, mlm.base_model)
+        fg.set_encoder(mlm, encoder)
+        losses = fg.language_losses(mlm, masked, s["batch_size"], tok.pad_token_id)
+        models[label] = {"mlm_loss": {k: v["loss"] for k, v in losses.items()}, **l2}
+    loss = {k: fg.mean(m["mlm_loss"][k] for m in models.values()) for k in scored}
+    loss0 = {k: before["mlm_loss"][k] for k in scored}
+    result = {
+        "run": run.id,
+        "experiment": run.experiment,
+        "row": run.row,
+        "method": run.method,
+        "seed": run.seed,
+        "seen": seen,
+        "unseen": unseen,
+        "mlm_loss": loss,
+        "mlm_loss_pretrained": loss0,
+        "mean_seen": fg.mean(loss[k] for k in seen),
+        "mean_unseen": fg.mean(loss[k] for k in unseen),
+        "mean_seen_pretrained": fg.mean(loss0[k] for k in seen),
+        "mean_unseen_pretrained": fg.mean(loss0[k] for k in unseen),
+        "l2": fg.mean(m["l2"] for m in models.values()),
+        "l2_parameters": next(iter(models.values()))["parameters"],
+        "masked_tokens": {k: masked[k].n_masked for k in scored},
+        "sentences": {k: len(texts[k]) for k in scored},
+        "models": models,
+        "settings": s,
+        "encoder": encoder_path(cfg),
+    }
+    atomic_write_json(out, result)
+    return {k: result[k] for k in ("mean_seen", "mean_unseen", "l2")}

@@ -27,10 +27,17 @@ from pipeline.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from pipeline.config import Run, fingerprint, train_split_of, trains_on_dev
+from pipeline.config import (
+    CLUSTER_DEFAULTS,
+    Run,
+    cluster_tlp,
+    fingerprint,
+    train_split_of,
+    trains_on_dev,
+)
 from pipeline.engine import BatchStream, TrainContext
 from pipeline.evaluation import evaluate
-from pipeline.features import FEATURE_CACHE, load_split_data, merged_labels
+from pipeline.features import FEATURE_CACHE, cluster_split, load_split_data, merged_labels
 from pipeline.io import atomic_dir, atomic_write_json
 from pipeline.methods import get_method
 from pipeline.models.multitask import MultiTaskModel
@@ -92,6 +99,7 @@ class Trainer:
         init_model: str | Path | None = None,
         cache_dir: str | Path | None = FEATURE_CACHE,
         pseudo_tasks: dict[str, Any] | None = None,
+        clusters: dict[TLP, dict[str, Any]] | None = None,
     ) -> None:
         self.run = run
         self.p = run.params
@@ -128,6 +136,17 @@ class Trainer:
             )
             for t in run.train_tlps
         }
+        #: what the cluster files say of themselves (options the paper leaves open, sizes, fit)
+        self.cluster_summaries = {str(t): c.get("summary", {}) for t, c in (clusters or {}).items()}
+        if clusters:  # Lee et al. §4.3: each clustered TLP's examples as k tasks
+            k = {**CLUSTER_DEFAULTS, **self.p["clusters"]}["k"]
+            self.train_data = {
+                ct: d
+                for t, data in self.train_data.items()
+                for ct, d in cluster_split(
+                    data, clusters[t]["assignments"], k, lambda c, t=t: cluster_tlp(t, c)
+                ).items()
+            }
         self.dev_data = {
             t: load_split_data(
                 t,
@@ -178,6 +197,11 @@ class Trainer:
                 "settings": repr(settings),
                 "encoder": path_fingerprint(init_model or encoder),
                 "pseudo_tasks": fingerprint(pseudo_tasks) if pseudo_tasks else None,
+                **(
+                    {"clusters": fingerprint({str(t): c for t, c in clusters.items()})}
+                    if clusters
+                    else {}
+                ),
                 "data": [path_fingerprint(Path(d) / "summary.json") for d in prepared_dirs],
                 "sources": sorted(
                     (f"{t}/{sp}", [str(d) for d in ds])
@@ -218,6 +242,7 @@ class Trainer:
             "streams": {str(t): s.state_dict() for t, s in self.ctx.streams.items()},
             "method": self.method.state_dict(),
             "inner_steps_done": self.ctx.inner_steps_done,
+            "batches_drawn": self.ctx.batches_drawn,
             "rng": rng_state(),
             "history": history,
             "best": {
@@ -253,6 +278,7 @@ class Trainer:
             s.load_state_dict(state["streams"][str(t)])
         self.method.load_state_dict(state["method"])
         self.ctx.inner_steps_done = state["inner_steps_done"]
+        self.ctx.batches_drawn = state.get("batches_drawn", 0)
         set_rng_state(state["rng"])
         saved: dict[str, dict[str, torch.Tensor]] = {}
         for k, v in extra.items():
@@ -288,12 +314,15 @@ class Trainer:
                 scores = self.dev_scores()
                 entry["dev"] = {t: s["main"] for t, s in scores.items()}
                 entry["dev_mean"] = mean_main(scores)
-                if p.get("grad_cosine_batches") and len(self.run.train_tlps) > 1:
-                    # Sequential Reptile's Figure 4: mean pairwise cosine of per-TLP gradients
+                # training batches so far, one gradient each (Lee et al. Fig. 7c's x axis)
+                entry["batches"] = self.ctx.batches_drawn
+                if p.get("grad_cosine_batches") and len(self.ctx.tlps) > 1:
+                    # Sequential Reptile's Figure 4: mean pairwise cosine of per-task gradients
+                    # (the run's TLPs, or the clusters of a `clusters` run: Fig. 4c-d)
                     entry["grad_cosine"] = task_gradient_cosine(
                         self.model,
                         self.ctx,
-                        list(self.run.train_tlps),
+                        list(self.ctx.tlps),
                         n_batches=p["grad_cosine_batches"],
                         seed=p["seed"],
                         sketch=p.get("grad_cosine_sketch", 0),
@@ -337,6 +366,15 @@ class Trainer:
                 else {str(t): s for t, s in self.train_splits.items()}
             ),
             "selection_tlps": [str(t) for t in self.select_tlps],
+            # `clusters`: the tasks the run trained on (Lee et al. §4.3) and their sizes
+            **(
+                {
+                    "cluster_sizes": {str(t): len(d) for t, d in self.train_data.items()},
+                    "clustering": self.cluster_summaries,
+                }
+                if "clusters" in self.p
+                else {}
+            ),
             "selection": selection,
             "total_steps": self.total_steps,
             "best_step": mean["step"],

@@ -8,7 +8,7 @@ import sys
 
 from snakemake.settings.types import DeploymentMethod
 
-from pipeline.config import experiment_runs, layout, validate
+from pipeline.config import CLUSTERS_DIR, cluster_name, experiment_runs, layout, validate
 from pipeline.data.plan import describe_sources, needed_splits
 from pipeline.errors import ConfigError
 from pipeline.runtime import forkserver
@@ -116,6 +116,7 @@ DVC_PARAMS = {
         "tlps", "zero_shot_langs", "training", "experiments.${item.experiment}", "features",
         "encoder", "data",
     ],
+    "clusters": ["clustering", "encoder", "data"],
     "finetune": [
         "tlps", "zero_shot_langs", "training", "finetune",
         "experiments.${item.experiment}", "features", "data", "metrics",
@@ -154,6 +155,13 @@ def uses_tasks(run_id):
     return RUNS[run_id].method in TASK_METHODS
 
 
+def run_cluster(run_id):
+    """The cluster file a `clusters` run's one training TLP is split by
+    (`<task>.<lang>.<datasets>.k<k>.s<seed>`, rule `clusters`), or None."""
+    run = RUNS[run_id]
+    return cluster_name(config, run, run.train_tlps[0])
+
+
 # Inputs given by functions, as DVC deps: the runs with `init` become a second train stage
 # (`train_init`) whose items name the run they start from; X-METRA runs also read their
 # pseudo-tasks (`train_init_tasks`).
@@ -164,5 +172,14 @@ DVC_ITEM_DEPS = {
             "data/tasks/${item.tasks}.json",
             lambda wc: _run_id(wc) if uses_tasks(_run_id(wc)) else None,
         ),
+        "clusters": ("data/clusters/${item.clusters}.json", lambda wc: run_cluster(_run_id(wc))),
     },
 }
+
+
+def heldout_text_input(path):
+    """What the held-out text folder comes from: the folder of data/raw/<name> that rule
+    `generate` or `download` writes (the synthetic benchmark's heldout_text/, or the registered
+    source `cc100`), else the folder itself (placed by hand)."""
+    parts = os.path.normpath(path).split(os.sep)
+    return os.path.join(*parts[:3]) if parts[:2] == ["data", "raw"] and len(parts) > 2 else path

@@ -78,6 +78,10 @@ rule plan:
         presets=PARAMS,
         needs=sorted(f"{t}:{sp}" for t, sps in needed_splits(RUNS.values()).items() for sp in sps),
         sources=canon(config["data"].get("sources", {})),
+        # experiments' own `sources` (each set of them is resolved on its own)
+        experiment_sources=canon(
+            {n: e["sources"] for n, e in config["experiments"].items() if e and e.get("sources")}
+        ),
     log:
         "logs/plan.log",
     benchmark:

@@ -11,6 +11,8 @@ rule report:
         runs=expand("models/runs/{run}", run=RUNS),
         # source/target representations of the paired runs (rules/analysis.smk; none: empty)
         representations=expand("results/representations/{run}", run=REPRESENT_RUNS),
+        # MLM loss and l2 distance of the `forgetting` runs (rules/analysis.smk; none: empty)
+        forgetting=expand("results/forgetting/{run}.json", run=FORGETTING_RUNS),
         code=code("report"),
     params:
         presets=PARAMS,
@@ -23,4 +25,5 @@ rule report:
         CONDA_ENV
     shell:
         "python -m pipeline report {params.presets} --scores {input.scores} --runs {input.runs} "
-        "--representations {input.representations} --out results > {log} 2>&1"
+        "--representations {input.representations} --forgetting {input.forgetting} "
+        "--out results > {log} 2>&1"

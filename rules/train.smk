@@ -38,6 +38,39 @@ rule pseudo_tasks:
         "> {log} 2>&1"
 
 
+# Lee et al. (2022) §4.3: one TLP's training examples as k GMM clusters of their pretrained-
+# encoder embeddings (PCA, then a Gaussian mixture), the tasks of the `clusters` runs; one file
+# per (TLP, source datasets, k, seed), shared by every method and seed that clusters it so.
+rule clusters:
+    output:
+        "data/clusters/{task}.{lang}.{src}.k{k}.s{seed}.json",
+    wildcard_constraints:
+        task=r"[a-z]+",
+        lang=r"[A-Za-z0-9_-]+",
+        src=r"[a-z][a-z0-9_+-]*",
+        k=r"\d+",
+        seed=r"\d+",
+    input:
+        prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
+        plan="data/plan.json",
+        encoder=[ENCODER] if LOCAL_ENCODER else [],
+        code=code("data/clusters.py", "models/embed.py", "data/store.py"),
+    params:
+        presets=PARAMS,
+        clustering=canon(config.get("clustering", {})),
+        encoder=canon(config["encoder"]),
+    log:
+        "logs/clusters/{task}.{lang}.{src}.k{k}.s{seed}.log",
+    benchmark:
+        "benchmarks/clusters/{task}.{lang}.{src}.k{k}.s{seed}.tsv"
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m pipeline clusters {params.presets} --tlp {wildcards.task}/{wildcards.lang} "
+        "--datasets {wildcards.src} --k {wildcards.k} --seed {wildcards.seed} --out {output} "
+        "> {log} 2>&1"
+
+
 rule train:
     output:
         model=directory("models/runs/{run}"),
@@ -53,6 +86,10 @@ rule train:
         init=lambda w: [f"models/runs/{RUNS[w.run].init}"] if RUNS[w.run].init else [],
         # X-METRA(-ADA): the run's pseudo-tasks
         tasks=lambda w: [f"data/tasks/{w.run}.json"] if uses_tasks(w.run) else [],
+        # `clusters`: the GMM clusters its training TLP is split into (rule `clusters`)
+        clusters=lambda w: (
+            [f"{CLUSTERS_DIR}/{run_cluster(w.run)}.json"] if run_cluster(w.run) else []
+        ),
         code=code(*TRAIN_CODE),
     params:
         presets=PARAMS,

@@ -95,6 +95,24 @@ TINY = {
         # mechanics: the unit tests cover them), with the representation analyses
         "target_only": None,
         "jt_rtn": None,
+        # Lee et al.'s multi-task baselines (two of four: the unit tests cover the others) and
+        # the zero-shot protocol on GMM clusters of nli/l0
+        "pcgrad": {"steps": 2, "eval_every": 2, "seeds": [1, 2]},
+        "recadam": {"steps": 2, "eval_every": 2, "seeds": [1, 2]},
+        "gradvac": None,
+        "gradnorm": None,
+        "zs_mtl": {
+            "clusters": {"k": 2},
+            "eval_tlps": ["nli/l1"],
+            "steps": 2,
+            "eval_every": 2,
+            "seeds": [1, 2],
+        },
+        **{
+            f"zs_{m}": None
+            for m in ("pcgrad", "gradvac", "gradnorm", "recadam", "reptile", "seq_reptile")
+        },
+        "seq_reptile_lr": None,
         "jt": {"target": ["l1"], "steps": 2, "eval_every": 2, "seeds": [1, 2]},
         "metaxl": {"target": ["l1"], "steps": 2, "eval_every": 2, "seeds": [1, 2]},
     },
@@ -103,6 +121,8 @@ TINY = {
         "tasks": {"qa": {"epochs": 1, "lrs": [1.0e-3, 3.0e-4]}},
     },
     "report": {"bootstrap": 200},
+    "toy2d": {"steps": 30, "sweep": None},  # Lee et al.'s 2-D study, short (tests/test_toy2d.py)
+    "clustering": {"pca_components": 4},
 }
 
 

@@ -279,3 +279,67 @@ def test_sketch_is_deterministic():
     assert c["pairs"] != a["pairs"]  # another seed: other batches and another hash
     with pytest.raises(ValueError, match="sketch"):
         task_gradient_cosine(model, data, sketch=-1)
+
+
+# -- mean task loss (Lee et al. Fig. 7a) -------------------------------------------------------
+
+#: `task_gradient_cosine(headed_context().model, .train, n_batches=3, batch_size=4, seed=5)` as
+#: computed by the code before `mean_task_loss` existed (exact and sketch=64)
+BEFORE = {
+    0: {
+        "mean_pairwise_cosine": 0.04368064579548229,
+        "pairs": {
+            "nli/l0|nli/l1": 0.03770238829536093,
+            "nli/l0|pa/l0": 0.18539695830511338,
+            "nli/l1|pa/l0": -0.09205740921402743,
+        },
+        "mean_pairwise_batch_cosine": 0.07110857735759989,
+        "batch_pairs": {
+            "nli/l0|nli/l1": 0.021328853531118835,
+            "nli/l0|pa/l0": 0.18000698788021624,
+            "nli/l1|pa/l0": 0.011989890661464603,
+        },
+    },
+    64: {
+        "mean_pairwise_cosine": 0.04368064543230247,
+        "pairs": {
+            "nli/l0|nli/l1": 0.03770239851743851,
+            "nli/l0|pa/l0": 0.18539694639513785,
+            "nli/l1|pa/l0": -0.09205740861566895,
+        },
+        "mean_pairwise_batch_cosine": 0.07110858632990742,
+        "batch_pairs": {
+            "nli/l0|nli/l1": 0.02132885797832882,
+            "nli/l0|pa/l0": 0.18000700156577346,
+            "nli/l1|pa/l0": 0.011989899445620003,
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("sketch", [0, 64])
+def test_mean_task_loss_is_the_loss_of_the_diagnostic_batches(sketch):
+    """`mean_task_loss` is ctx.loss averaged over the TLPs' diagnostic batches (same stream, same
+    weights), and adding it changed none of the other numbers."""
+    ctx = headed_context()
+    n = 3
+    out = task_gradient_cosine(
+        ctx.model, ctx.train, n_batches=n, batch_size=4, seed=5, sketch=sketch
+    )
+    assert set(out) == {*BEFORE[sketch], "mean_task_loss", "tlps", "n_batches", "sketch"}
+    for key, want in BEFORE[sketch].items():
+        if isinstance(want, dict):
+            assert out[key].keys() == want.keys()
+            for pair, v in want.items():
+                assert out[key][pair] == pytest.approx(v, rel=1e-9, abs=1e-12), (key, pair)
+        else:
+            assert out[key] == pytest.approx(want, rel=1e-9, abs=1e-12), key
+    ctx.model.eval()  # the diagnostic's batches are drawn with dropout off
+    losses = []
+    with torch.no_grad():
+        for t in ctx.tlps:
+            stream = BatchStream(len(ctx.train[t]), 4, stream_seed(5, "gradcos", t))
+            losses += [float(ctx.loss(t, batch_of(ctx.train[t], stream.next()))) for _ in range(n)]
+    assert len(losses) == 3 * n
+    assert out["mean_task_loss"] == pytest.approx(float(np.mean(losses)), rel=1e-12)
+    assert out["mean_task_loss"] > 0

@@ -294,8 +294,14 @@ def test_zero_shot_languages_per_task(cfg):
     validate(cfg)
     meta = get_run(cfg, "rep.s1")
     assert [str(t) for t in meta.eval_tlps] == ["ner/l9", "qa/l8", "qa/l9"]  # no pos/l9
-    cfg["zero_shot_langs"] = {"qa": ["l0"]}
-    with pytest.raises(ConfigError, match="zero_shot_langs.qa: 'l0' is also a training language"):
+    cfg["zero_shot_langs"] = {"qa": ["l0"]}  # per task: ner/l0 trains, qa/l0 is unseen
+    validate(cfg)
+    assert "qa/l0" in [str(t) for t in get_run(cfg, "rep.s1").eval_tlps]
+    cfg["zero_shot_langs"] = {"qa": ["l1"]}
+    with pytest.raises(ConfigError, match="zero_shot_langs.qa: 'l1' is also a training language"):
+        validate(cfg)
+    cfg["zero_shot_langs"] = ["l0"]  # one list for every task: no task may train it
+    with pytest.raises(ConfigError, match="zero_shot_langs: 'l0' is also a training language"):
         validate(cfg)
 
 

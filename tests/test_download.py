@@ -348,3 +348,107 @@ def test_hub_source_uses_pinned_revision_and_records_digest(tmp_path, monkeypatc
     assert (out / target).read_bytes() == target.encode()
     assert json.loads(lock.read_text())["toy"][target] == sha(target.encode())
     assert sorted(p.name for p in out.iterdir()) == [".complete.json", "PAN-X.en", "PAN-X.es"]
+
+
+# ------------------------------------------------------------------ head_lines (CC-100)
+
+
+def _documents(n_lines: int, seed: int = 0) -> bytes:
+    """CC-100's shape: one paragraph per line, a blank line between documents; random words,
+    so that xz cannot shrink it much."""
+    import random
+
+    rng = random.Random(seed)
+    words = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6)) for _ in range(500)
+    ]
+    out = []
+    for i in range(n_lines):
+        out.append(" ".join(rng.choice(words) for _ in range(12)) + "\n")
+        if i % 4 == 3:
+            out.append("\n")
+    return "".join(out).encode()
+
+
+def _head(text: bytes, n: int) -> bytes:
+    """The first n non-empty lines and the blank lines between them, as the downloader keeps."""
+    kept, out = 0, []
+    for line in text.splitlines(keepends=True):
+        if line.strip():
+            out.append(line)
+            kept += 1
+            if kept == n:
+                break
+        elif kept:
+            out.append(line)
+    return b"".join(out)
+
+
+def test_head_lines_keeps_the_first_lines_of_a_streamed_xz_and_stops_there(server, tmp_path):
+    import lzma
+
+    texts = {lang: _documents(40_000, seed=i) for i, lang in enumerate(("en", "es"))}
+    for lang, text in texts.items():  # cut in half: only a reader of the whole file notices
+        packed = lzma.compress(text)
+        server.files[f"/cc/{lang}.txt.xz"] = packed[: len(packed) // 2]
+    spec = {"url": server.url + "/cc/{lang}.txt.xz", "target": "{lang}.txt", "sha256": None}
+    reg = registry_for(server, [{**spec, "head_lines": 7}])
+    lock, out = tmp_path / "lock.json", tmp_path / "cc"
+
+    download("toy", out, lock, registry=reg, progress=False, retry=FAST)
+
+    for lang, text in texts.items():
+        kept = (out / f"{lang}.txt").read_bytes()
+        assert kept == _head(text, 7) and kept.count(b"\n\n") == 1  # one document break
+        assert sum(1 for line in kept.splitlines() if line.strip()) == 7
+        assert json.loads(lock.read_text())["toy"][f"{lang}.txt"] == sha(kept)
+    assert sorted(p.name for p in out.iterdir()) == [".complete.json", "en.txt", "es.txt"]
+    hits = len(server.log)
+    download("toy", out, lock, registry=reg, progress=False, retry=FAST)
+    assert len(server.log) == hits  # complete: nothing fetched again
+
+    # reading on to the end reaches the cut: the head download never read that far
+    whole = registry_for(server, [{**spec, "head_lines": 10**6}])
+    with pytest.raises(PipelineError, match="download failed after 4 attempts"):
+        download(
+            "toy",
+            tmp_path / "all",
+            tmp_path / "l2.json",
+            registry=whole,
+            progress=False,
+            retry=FAST,
+        )
+    assert not (tmp_path / "all").exists()
+    server.files["/cc/en.txt.xz"] = b"\xfd7zXZ\x00 but not xz data" * 100
+    with pytest.raises(DataError, match="not readable as .xz"):
+        download(
+            "toy", tmp_path / "bad", tmp_path / "l3.json", registry=reg, progress=False, retry=FAST
+        )
+
+
+def test_head_lines_of_plain_text_and_of_a_short_file(server, tmp_path):
+    text = _documents(30)
+    server.files["/t/en.txt"] = text
+    server.files["/t/es.txt"] = text
+    reg = registry_for(
+        server, [{"url": server.url + "/t/{lang}.txt", "sha256": None, "head_lines": 100}]
+    )
+    out = download(
+        "toy", tmp_path / "t", tmp_path / "l.json", registry=reg, progress=False, retry=FAST
+    )
+    assert (out / "en.txt").read_bytes() == text.rstrip(b"\n") + b"\n"  # all 30, no trailing blank
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["files"]["en.txt"]["head_lines"] == 100
+
+
+def test_head_lines_is_validated():
+    from pipeline.data.sources import parse_registry
+    from pipeline.errors import ConfigError
+
+    for bad, needle in (
+        ({"head_lines": 0}, "head_lines: expected an integer >= 1"),
+        ({"head_lines": 5, "extract": "zip"}, "head_lines: the first lines of a text file"),
+    ):
+        reg = registry_for(None, [{"url": "https://x.org/a.txt.xz", "sha256": None, **bad}])
+        with pytest.raises(ConfigError, match=needle):
+            parse_registry(reg)

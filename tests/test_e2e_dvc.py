@@ -64,7 +64,12 @@ def test_repro_runs_every_stage_and_writes_metrics(repo):
     assert set(metrics["experiments"]) == {
         *("stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"),
         *("mono", "ft", "ft_en", "xmetra", "xmetra_ada", "jt", "metaxl"),
+        *("pcgrad", "recadam", "zs_mtl"),
     }
+    # a clusters run reads its TLP's GMM clusters, written by a stage of their own
+    assert {"clusters@nli.l0.synthetic.k2.s13", "train_clusters@zs_mtl.s1"} <= ran
+    clustered = yaml.safe_load((proj / "dvc.yaml").read_text())["stages"]["train_clusters"]
+    assert "data/clusters/${item.clusters}.json" in clustered["do"]["deps"]
     assert {"train@metaxl.l1.s1", "represent@metaxl.l1.s2"} <= ran  # MetaXL + its analysis
     # the first stage started a fork server for the others (warm imports), none refused
     (log,) = [

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 EXPERIMENTS = {"stl", "mtl", "reptile", "en", "xmaml.l1", "xla_maml.l1"}
 EXPERIMENTS |= {"mono", "ft", "ft_en", "xmetra", "xmetra_ada", "jt", "metaxl"}
+EXPERIMENTS |= {"pcgrad", "recadam", "zs_mtl"}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,30 @@ def test_full_dag_produces_metrics_tables_and_plots(project):
     assert (proj / "results/plots/sweeps/xmetra_sweep.mtod.l1.intent_accuracy.csv").exists()
     assert (proj / "results/plots/grad_cosine/mtl.s1.csv").exists()
     assert (proj / "results/plots/dev_score/reptile.s2.ft.qa.l1.csv").exists()
+    # Lee et al.: the baselines' multi-task table, and the zero-shot run on GMM clusters of
+    # nli/l0 (a tracked artifact), whose tasks are the clusters and which is scored on l1, l2
+    clusters = json.loads((proj / "data/clusters/nli.l0.synthetic.k2.s13.json").read_text())
+    assert clusters["summary"]["dataset"] == "synthetic" and len(clusters["summary"]["sizes"]) == 2
+    zs = json.loads((proj / "models/runs/zs_mtl.s1/summary.json").read_text())
+    assert list(zs["cluster_sizes"]) == ["nli/l0~c0", "nli/l0~c1"]
+    assert sum(zs["cluster_sizes"].values()) == len(clusters["assignments"])
+    cos = json.loads((proj / "models/runs/zs_mtl.s1/history.json").read_text())[-1]
+    assert list(cos["grad_cosine"]["pairs"]) == ["nli/l0~c0|nli/l0~c1"]
+    zs_cells = {
+        line.split(",")[4] for line in per_seed if line.startswith("zs_mtl,1,zs_mtl.s1,zs_test,")
+    }
+    assert zs_cells == {"nli/l1", "nli/l2"} and "zero_shot_test_mean" in exps["zs_mtl"]
+    lee = (proj / "results/tables/lee_multitask.md").read_text()
+    assert "| PCGrad |" in lee and "| RecAdam |" in lee and "| All TLPs MTL |" in lee
+    assert "| ZS MTL |" in (proj / "results/tables/lee_zero_shot.md").read_text()
+    assert (proj / "results/plots/efficiency/pcgrad.s1.csv").exists()
+    # the 2-D study (Fig. 3): a verdict per claim
+    # forgetting (Figs. 5-6): the MLM loss of each trained encoder, seen and unseen languages
+    fg = json.loads((proj / "results/forgetting/pcgrad.s1.json").read_text())
+    assert fg["l2"] > 0 and set(fg["mlm_loss"]) == set(fg["seen"]) | set(fg["unseen"])
+    assert "| pcgrad |" in (proj / "results/tables/forgetting.md").read_text()
+    toy = json.loads((proj / "results/toy2d/summary.json").read_text())
+    assert len(toy["analysis"]["claims"]) == 3 and toy["settings"]["steps"] == 30
 
 
 def test_same_params_and_seed_give_the_same_numbers(project, tmp_path):
@@ -161,13 +186,14 @@ def test_params_change_reruns_only_readers(project):
     params["experiments"]["mtl"]["steps"] = 12
     write_params(proj, params)
     jobs = dry_run_jobs(proj)
-    assert jobs == {"train": 2, "report": 1, "all": 1}, jobs  # mtl, both seeds
+    # mtl, both seeds, and their forgetting analyses (Lee et al. Fig. 5: they read the models)
+    assert jobs == {"train": 2, "forgetting": 2, "report": 1, "all": 1}, jobs
     params = copy.deepcopy(original)
     params["training"]["lr"] = 0.002  # every run reads the shared training defaults
     write_params(proj, params)
     jobs = dry_run_jobs(proj)
     # (the X-METRA pseudo-tasks do not read learning rates: not rebuilt)
-    assert jobs.get("train") == 32 and jobs.get("finetune") == 2, jobs
+    assert jobs.get("train") == 38 and jobs.get("finetune") == 2, jobs
     assert "pseudo_tasks" not in jobs, jobs
     assert "pretrain" not in jobs and "prepare" not in jobs, jobs
     write_params(proj, original)
@@ -192,12 +218,15 @@ def test_a_new_seed_reruns_only_the_new_seed(project):
         "xmaml.l1.s3",
         "xla_maml.l1.s3",
     }, trained  # (the X-METRA group has seeds of its own)
-    assert dry_run_jobs(proj) == {"train": 8, "finetune": 1, "report": 1, "all": 1}
+    jobs = dry_run_jobs(proj)
+    assert jobs == {"train": 8, "finetune": 1, "forgetting": 2, "report": 1, "all": 1}, jobs
     params["experiments"]["mtl"]["seeds"] = [1]  # an experiment's own seeds win
     write_params(proj, params)
-    assert "mtl.s2" not in json.dumps(
-        json.loads(run([sys.executable, "-m", "pipeline", "validate"], proj).stdout)
-    )
+    ids = {
+        r["id"]
+        for r in json.loads(run([sys.executable, "-m", "pipeline", "validate"], proj).stdout)
+    }
+    assert "mtl.s1" in ids and "mtl.s2" not in ids and "zs_mtl.s2" in ids
     write_params(proj, original)
 
 

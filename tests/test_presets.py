@@ -39,10 +39,11 @@ pytestmark = pytest.mark.e2e
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))
 #: presets whose smoke test lives in a file of its own (tests/test_preset_<name>.py), so that
 #: pytest-xdist's `--dist loadfile` runs the longest smokes on different workers
-OWN_FILE = {"metaxl"}
+OWN_FILE = {"metaxl", "seq_reptile"}
 #: the synthetic benchmark's task of each dataset a preset may read
 TASK_OF = {
     "xnli": "nli",
+    "mnli": "nli",
     "pawsx": "pa",
     "udpos": "pos",
     "panx": "ner",

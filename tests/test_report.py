@@ -181,7 +181,9 @@ def test_write_report_outputs(tmp_path):
     run_dir = tmp_path / "runs" / "mtl.s1"
     run_dir.mkdir(parents=True)
     (run_dir / "history.json").write_text(
-        json.dumps([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5, "dev_mean": 40.0}])
+        json.dumps(
+            [{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5, "dev_mean": 40.0, "batches": 16}]
+        )
     )
     ft_dir = tmp_path / "runs" / "rep_t1.s1.ft.all" / "ner.l0"
     ft_dir.mkdir(parents=True)
@@ -195,6 +197,9 @@ def test_write_report_outputs(tmp_path):
     assert (out / "plots/train_loss/mtl.s1.csv").read_text() == "step,loss\n1,2.0\n2,1.5\n"
     assert (out / "plots/dev_score/mtl.s1.csv").read_text() == "step,dev_mean\n2,40.0\n"
     assert (out / "plots/dev_score/rep_t1.s1.ft.ner.l0.csv").exists()
+    # Fig. 7c: dev score by gradient computations, for histories that count them
+    assert (out / "plots/efficiency/mtl.s1.csv").read_text() == "batches,dev_mean,step\n16,40.0,2\n"
+    assert not (out / "plots/efficiency/rep_t1.s1.ft.ner.l0.csv").exists()
     assert "| mtl |" in res["summary"] and "±" in res["summary"]
     per_seed = (out / "tables/per_seed.csv").read_text().splitlines()
     assert "stl,2,stl.nli.l0.s2,test,nli/l0,61.0" in per_seed

@@ -341,6 +341,7 @@ def test_scale_sizes_overrides_and_task_subset(tmp_path):
     )
     assert set(m["tasks"]) == {"ner", "sa"}
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "heldout_text",
         "marc",
         "panx",
         "synthetic.json",

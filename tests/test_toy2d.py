@@ -1,16 +1,25 @@
-"""Lee et al. (2022) §4.1's 2-D experiment on the pipeline's own methods (pipeline/methods/toy2d)."""
+"""Lee et al. 2022 §4.1: the 2-D study on the pipeline's own methods (pipeline/experiments/)."""
 
 from __future__ import annotations
 
+import copy
+import csv
 import json
+import logging
 import math
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import pipeline.experiments.toy2d_plots as plots
+from pipeline import cli
+from pipeline.config import load_params, validate
+from pipeline.dvcgen import TOY2D_PLOTS
+from pipeline.errors import ConfigError
 from pipeline.experiments.toy2d import (
+    DEFAULT_OPTIONS,
     METHODS,
     MINIMA,
     START,
@@ -18,17 +27,21 @@ from pipeline.experiments.toy2d import (
     Trajectory,
     analyse,
     gradient_cosine,
+    gradient_cosine_grid,
     make_context,
     run_method,
     sum_loss,
+    sum_loss_grid,
     task_grad,
     task_loss,
     tlps_for,
 )
+from pipeline.experiments.toy2d_study import memo_runner, sweep_grid
 from pipeline.methods import get_method
 from pipeline.methods.mtl import MTL
 from pipeline.methods.pcgrad import PCGrad
 from pipeline.methods.seq_reptile import SequentialReptile
+from tests.conftest import REPO
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -230,6 +243,8 @@ def test_write_toy2d_writes_figures_and_summary(tmp_path):
     assert len(rows) == 1 + 5 + 3 + 4
     assert rows[1].startswith("mtl,0,20.0,5.0,")
     assert "| claim | holds |" in (out / "claims.md").read_text()
+    sweep_rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [(r["K"], r["method"]) for r in sweep_rows] == [("2", "reptile"), ("2", "seq_reptile")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]
 
 
@@ -250,3 +265,173 @@ def test_write_toy2d_leaves_nothing_when_it_fails(tmp_path, monkeypatch):
         plots.write_toy2d(tmp_path / "toy", trajs, res, grid_n=15)
     assert [p.name for p in (tmp_path / "toy").iterdir()] == ["old.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["toy"]
+
+
+def test_grids_are_the_pointwise_functions():
+    """The images' vectorised surfaces equal sum_loss / gradient_cosine point by point, on a
+    grid through the minima themselves (a zero gradient leaves its pairs out, as the scalar)."""
+    xs, ys = plots.grid(21, (-5.0, 15.0, -5.0, 15.0))  # step 1: every x_i is a grid point
+    assert any(np.isclose(xs, 10.0).ravel() & np.isclose(ys, 0.0).ravel())
+    loss = np.vectorize(lambda a, b: sum_loss((a, b)))(xs, ys)
+    cos = np.vectorize(lambda a, b: gradient_cosine((a, b)))(xs, ys)
+    assert sum_loss_grid(xs, ys) == pytest.approx(loss, rel=1e-12)
+    assert np.allclose(gradient_cosine_grid(xs, ys), cos, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_the_memo_runner_computes_each_run_once():
+    run = memo_runner()
+    a = run("reptile", None, 3, 0.01, 0)
+    assert run("reptile", dict(DEFAULT_OPTIONS["reptile"]), 3, 0.01, 0) is a  # the same params
+    assert run("reptile", {**DEFAULT_OPTIONS["reptile"], "k": 2}, 3, 0.01, 0) is not a
+    assert run("reptile", None, 3, 0.01, 0, "adam") is not a
+    assert np.array_equal(a.points, run_method("reptile", None, 3, 0.01, 0).points)
+    assert (
+        sweep_grid({"sweep": None}) == sweep_grid({"sweep": {"lrs": [0.1], "ks": []}}) == ([], [])
+    )
+    assert sweep_grid({"sweep": {"lrs": [0.1], "ks": [2, 3]}}) == ([0.1], [2, 3])
+
+
+#: a small study: few steps, a 2 x 1 sweep whose first cell is the main runs' lr with K = 2
+SMALL = {
+    "steps": 4,
+    "lr": 0.01,
+    "seed": 1,
+    "optimizer": "sgd",
+    "radius": 1.0,
+    "sweep": {"lrs": [0.01, 0.02], "ks": [2]},
+}
+CLAIMS = {
+    "1_baselines_in_mtl_minima",
+    "2_reptile_avoids_minima_low_cosine",
+    "3_seq_reptile_tradeoff_high_cosine",
+}
+
+
+def run_cli(tmp_path, settings, out):
+    overlay = tmp_path / "toy.yaml"
+    overlay.write_text(yaml.safe_dump({"toy2d": settings}))
+    argv = ["toy2d", "--params", str(REPO / "params.yaml"), "--params", str(overlay)]
+    return cli.main([*argv, "--out", str(out)])
+
+
+def test_cli_step_writes_the_study(tmp_path, capsys, caplog):
+    out = tmp_path / "results" / "toy2d"
+    with caplog.at_level(logging.INFO, logger="pipeline.experiments.toy2d_study"):
+        assert run_cli(tmp_path, SMALL, out) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed["claims"]) == CLAIMS and printed["out"] == str(out)
+    assert [(c["lr"], c["K"]) for c in printed["sweep"]] == [(0.01, 2), (0.02, 2)]
+    names = {
+        "trajectories.png",
+        "cosine.png",
+        "trajectories.csv",
+        "sweep.csv",
+        "summary.json",
+        "claims.md",
+    }
+    assert {p.name for p in out.iterdir()} == names
+    assert [p.name for p in out.parent.iterdir()] == ["toy2d"]  # no temporary left beside it
+    for png in ("trajectories.png", "cosine.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == PNG and len(data) > 1000
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"] == SMALL
+    claims = summary["analysis"]["claims"]
+    assert set(claims) == CLAIMS
+    for name, claim in claims.items():
+        assert isinstance(claim["holds"], bool) and claim["settings"], name
+        assert printed["claims"][name] == claim["holds"]
+    assert claims["2_reptile_avoids_minima_low_cosine"]["settings"]["steps"] == 4
+    assert claims["1_baselines_in_mtl_minima"]["settings"]["mtl"]["lr"] == 0.01
+    assert len(summary["sweep"]) == 2 and summary["analysis"]["radius"] == 1.0
+    # one row per method and point: step 0 (φ0) and one per step
+    with (out / "trajectories.csv").open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == plots.TRAJECTORY_COLUMNS
+        rows = list(reader)
+    assert len(rows) == len(METHODS) * (SMALL["steps"] + 1)
+    for m in METHODS:
+        assert [int(r["step"]) for r in rows if r["method"] == m] == list(range(5))
+    assert {(r["phi1"], r["phi2"]) for r in rows if r["step"] == "0"} == {("20.0", "5.0")}
+    with (out / "sweep.csv").open() as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == plots.SWEEP_COLUMNS
+        cells = [(r["lr"], r["K"], r["method"]) for r in reader]
+    assert cells == [(lr, "2", m) for lr in ("0.01", "0.02") for m in ("reptile", "seq_reptile")]
+    md = (out / "claims.md").read_text()
+    assert "Settings: steps 4, lr 0.01, seed 1, optimizer" in md and "| claim | holds |" in md
+    # the verdicts are logged, one line per claim and per sweep cell
+    logged = [r.getMessage() for r in caplog.records]
+    for name in CLAIMS:
+        assert any(line.startswith(f"claim {name}: ") for line in logged), name
+    assert sum(line.startswith("sweep lr=") for line in logged) == 2
+    # the DVC plots read these files and columns
+    for entry in TOY2D_PLOTS:
+        if isinstance(entry, str):
+            assert entry.split("/")[:2] == ["results", "toy2d"]
+            assert (out / entry.rsplit("/", 1)[1]).exists()
+            continue
+        ((name, spec),) = entry.items()
+        ys = spec["y"] if isinstance(spec["y"], dict) else {name: spec["y"]}
+        for path, field in ys.items():
+            with (out / path.rsplit("/", 1)[1]).open() as f:
+                header = next(csv.reader(f))
+            assert {spec["x"], field, "method"} <= set(header), (name, path)
+
+
+def test_no_sweep_and_rerun_replace_the_output(tmp_path, capsys):
+    out = tmp_path / "toy2d"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    assert run_cli(tmp_path, {**SMALL, "steps": 2, "sweep": None}, out) == 0
+    assert json.loads(capsys.readouterr().out)["sweep"] == []
+    assert not (out / "stale.txt").exists()  # replaced whole
+    assert (out / "sweep.csv").read_text().splitlines() == [",".join(plots.SWEEP_COLUMNS)]
+    assert json.loads((out / "summary.json").read_text())["sweep"] == []
+
+
+@pytest.fixture()
+def cfg():
+    return load_params([REPO / "params.yaml"])
+
+
+def test_toy2d_null_validates_and_switches_the_step_off(cfg, tmp_path, capsys):
+    assert cfg["toy2d"] is not None  # on by default
+    for off in (None, "absent"):
+        c = copy.deepcopy(cfg)
+        if off is None:
+            c["toy2d"] = None
+        else:
+            del c["toy2d"]
+        validate(c)
+    for sweep in (None, {"lrs": [], "ks": []}, {"lrs": [0.1], "ks": []}):
+        validate({**cfg, "toy2d": {**cfg["toy2d"], "sweep": sweep}})
+    assert run_cli(tmp_path, None, tmp_path / "out") == 2
+    assert "toy2d is null" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"bogus": 1}, "toy2d.bogus: unknown key"),
+        ({"step": 10}, "toy2d.step: unknown key (did you mean 'steps'?"),
+        ({"sweep": {"lrs": [0.1], "ks": [2], "k": 3}}, "toy2d.sweep.k: unknown key"),
+        ({"steps": 0}, "toy2d.steps: expected integer >= 1, got 0"),
+        ({"lr": 0}, "toy2d.lr: expected number > 0, got 0"),
+        ({"optimizer": "rmsprop"}, "toy2d.optimizer: expected one of sgd, adam"),
+        ({"sweep": {"lrs": [0.1], "ks": [0]}}, "toy2d.sweep.ks.0: expected integer >= 1"),
+        ({"sweep": {"lrs": [0.1]}}, "toy2d.sweep: 'ks' is a required property"),
+    ],
+)
+def test_bad_toy2d_settings_name_the_key(cfg, change, message):
+    bad = {**cfg, "toy2d": {**cfg["toy2d"], **change}}
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
+        validate(bad)
+    with pytest.raises(ConfigError, match="toy2d: 'seed' is a required property"):
+        validate({**cfg, "toy2d": {k: v for k, v in cfg["toy2d"].items() if k != "seed"}})
+
+
+@pytest.mark.parametrize("preset", ["tarunesh2021", "metaxl", "xla_maml", "xmetra_ada"])
+def test_other_papers_presets_switch_the_study_off(preset):
+    assert load_params([REPO / "params.yaml", REPO / "configs" / f"{preset}.yaml"])["toy2d"] is None

@@ -19,6 +19,7 @@ import hashlib
 import http.client
 import json
 import logging
+import lzma
 import os
 import re
 import shutil
@@ -51,7 +52,7 @@ USER_AGENT = "metalingua-pipeline/0.1 (python urllib)"
 CHUNK = 1 << 16
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_LAYOUT_KEYS = ("extract", "dest", "strip", "flatten")
+_LAYOUT_KEYS = ("extract", "dest", "strip", "flatten", "head_lines")
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,64 @@ def _fetch_url(url: str, part: Path, size_hint: int | None, retry: Retry, progre
     raise PipelineError(f"{url}: download failed after {retry.attempts} attempts ({last}){kept}")
 
 
+def _fetch_head(url: str, part: Path, lines: int, retry: Retry, progress: bool) -> None:
+    """The first `lines` non-empty lines of the text at `url` (and the blank lines between
+    them), decompressed as they arrive when the URL ends in .xz, into `part`; the connection is
+    closed as soon as they are in, so only the start of a large file is transferred (CC-100's
+    en.txt.xz is 82 GB). A file with fewer lines is kept whole. No resume: a failed attempt
+    starts over (a few MB)."""
+    xz = urlsplit(url).path.endswith(".xz")
+    last: BaseException | None = None
+    for attempt in range(retry.attempts):
+        if attempt:
+            time.sleep(min(retry.backoff * 2 ** (attempt - 1), retry.max_backoff))
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            kept = 0
+            with (
+                urllib.request.urlopen(request, timeout=retry.timeout) as resp,
+                open(part, "wb") as f,
+                tqdm(
+                    total=lines, unit="line", desc=part.name[:-5], disable=not progress, leave=False
+                ) as bar,
+            ):
+                stream = lzma.LZMAFile(resp) if xz else resp
+                blank = b""
+                for line in stream:  # both decompress / read incrementally, line by line
+                    if not line.strip():
+                        blank += line if kept else b""  # no leading blank lines
+                        continue
+                    f.write(blank + (line if line.endswith(b"\n") else line + b"\n"))
+                    blank, kept = b"", kept + 1
+                    bar.update(1)
+                    if kept == lines:
+                        break
+                else:  # the whole file: it must have arrived whole
+                    if not xz and resp.length:
+                        raise _Incomplete(f"connection closed {resp.length} bytes early")
+            return
+        except lzma.LZMAError as e:
+            part.unlink(missing_ok=True)
+            raise DataError(f"{url}: not readable as .xz ({e})") from None
+        except urllib.error.HTTPError as e:
+            e.close()
+            if e.code not in RETRY_STATUS:
+                raise PipelineError(f"{url}: HTTP {e.code} {e.reason}") from None
+            last = e
+        except (
+            urllib.error.URLError,
+            OSError,
+            EOFError,
+            http.client.HTTPException,
+            _Incomplete,
+        ) as e:
+            last = e  # EOFError: the .xz stream ended early
+        part.unlink(missing_ok=True)
+        log.info("%s: attempt %d/%d failed: %s", url, attempt + 1, retry.attempts, last)
+    raise PipelineError(f"{url}: download failed after {retry.attempts} attempts ({last})")
+
+
 def _fetch_hub(src: Source, spec: FileSpec, part: Path) -> None:
     """One file of a Hub repo at the pinned revision (real code path; never run in tests)."""
     from huggingface_hub import hf_hub_download
@@ -290,6 +349,7 @@ def _layout(spec: FileSpec) -> dict[str, Any]:
         "dest": spec.dest,
         "strip": spec.strip,
         "flatten": spec.flatten,
+        "head_lines": spec.head_lines,
     }
 
 
@@ -347,6 +407,8 @@ def _obtain(src, spec, out_dir, lock, base, retry, progress) -> tuple[str, bool]
         final.parent.mkdir(parents=True, exist_ok=True)
         if src.kind == "hub":
             _fetch_hub(src, spec, part)
+        elif spec.head_lines is not None:
+            _fetch_head(rebase_url(spec.url, base), part, spec.head_lines, retry, progress)
         else:
             _fetch_url(rebase_url(spec.url, base), part, spec.bytes, retry, progress)
         candidate = part

@@ -37,7 +37,10 @@ _ENTRY_BY_KIND = {
     "hub": (("repo_id", "revision"), ("repo_type",)),
 }
 _FILE_BY_KIND = {  # (required, optional) keys of one file spec
-    "url": (("url", "sha256"), ("target", "extract", "strip", "dest", "flatten", "bytes")),
+    "url": (
+        ("url", "sha256"),
+        ("target", "extract", "strip", "dest", "flatten", "bytes", "head_lines"),
+    ),
     "manual": (("target", "sha256"), ("url", "extract", "strip", "dest", "flatten", "bytes")),
     "hub": (("path", "sha256"), ("target", "bytes")),
 }
@@ -62,6 +65,9 @@ class FileSpec:
     dest: str | None = None  # extraction dir under the output dir (None when not extracted)
     flatten: bool = False
     bytes: int | None = None
+    #: keep only the first N non-empty lines (and the blank lines between them) of the text at
+    #: `url`, decompressed as it streams when the URL ends in .xz; the transfer stops there
+    head_lines: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,11 @@ def _parse_files(entry: Mapping, name: str, kind: str, langs, origin: str) -> li
         size = raw.get("bytes")
         if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise _fail(f"{kp}.bytes", f"expected a byte count, got {size!r}", origin)
+        head = raw.get("head_lines")
+        if head is not None and (not isinstance(head, int) or isinstance(head, bool) or head < 1):
+            raise _fail(f"{kp}.head_lines", f"expected an integer >= 1, got {head!r}", origin)
+        if head is not None and extract != "none":
+            raise _fail(f"{kp}.head_lines", "the first lines of a text file: no extract", origin)
         if extract == "none" and ("strip" in raw or "dest" in raw or "flatten" in raw):
             raise _fail(
                 kp, "strip, dest and flatten need an archive (extract: zip/tar.gz/tgz)", origin
@@ -214,6 +225,7 @@ def _parse_files(entry: Mapping, name: str, kind: str, langs, origin: str) -> li
                     dest=_sub(dest, lang),
                     flatten=flatten,
                     bytes=size,
+                    head_lines=head,
                 )
             )
     for attr in ("target", "dest"):

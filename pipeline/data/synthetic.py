@@ -20,7 +20,9 @@ sentences, 300 questions), so one example moves a score by at most ~0.2-0.5 poin
 Every language, zero-shot ones included, also gets unlabelled running text `text/<lang>.txt`
 (one sentence per line, blank line between documents, like a CC-100 dump) from the same world
 but its own RNG streams, for the tiny encoder's tokenizer and MLM pretraining; no dev/test
-sentence of any task occurs in it verbatim.
+sentence of any task occurs in it verbatim. A separate held-out text `heldout_text/<lang>.txt`
+(same kind of documents, a stream of its own, no sentence of the pretraining text) is what the
+masked-LM loss of trained encoders is measured on (Lee et al. 2022 §4.2; CC-100 in the paper).
 
 Calibration (scripts/calibrate_synthetic.py): the tasks are made learnable by the tiny encoder
 within the default step budget without becoming trivial. PA non-paraphrases are mostly lexical
@@ -1445,16 +1447,24 @@ def _news_sentence(
 
 
 def text_documents(
-    seed: int, W: World, L: Language, n: int, tasks: Sequence[str], held: set[str] = frozenset()
+    seed: int,
+    W: World,
+    L: Language,
+    n: int,
+    tasks: Sequence[str],
+    held: set[str] = frozenset(),
+    stream: str = "text",
 ) -> list[list[str]]:
     """`n` sentences of unlabelled running text in `L`, in documents of 2-8 sentences.
 
-    Drawn from the same latent world as the tasks but from its own stream `_rng(seed, "text",
-    lang)`: news-like documents (recurring entities; events, negation, questions, copulas), plus
+    Drawn from the same latent world as the tasks but from its own stream `_rng(seed, stream,
+    lang)` (`text`: the pretraining text; `heldout_text`: the held-out text, HELDOUT_STREAM):
+    news-like documents (recurring entities; events, negation, questions, copulas), plus
     product reviews when `sa` is among `tasks` and assistant commands when `mtod` is. A sentence
-    whose whitespace-free form is in `held` (the dev/test sentences of every task) is redrawn,
-    so evaluation items never reach pretraining verbatim."""
-    rng = _rng(seed, "text", L.code)
+    whose whitespace-free form is in `held` (the dev/test sentences of every task; for the
+    held-out text also every pretraining sentence) is redrawn, so evaluation items never reach
+    pretraining verbatim."""
+    rng = _rng(seed, stream, L.code)
     kinds = ["news"] * 4 + ["review"] * ("sa" in tasks) + ["dialogue"] * ("mtod" in tasks)
     docs: list[list[str]] = []
     total = 0
@@ -1485,14 +1495,40 @@ def text_documents(
 
 
 def _write_text(
-    out: Path, seed: int, W: World, langs, n: int, tasks: Sequence[str], held: set[str]
+    out: Path,
+    seed: int,
+    W: World,
+    langs,
+    n: int,
+    tasks: Sequence[str],
+    held: set[str],
+    stream: str = "text",
 ) -> dict[str, str]:
+    """`<stream>/<lang>.txt` per language (see `text_documents`); {lang: relative path}."""
     files = {}
     for L in langs:
-        rel = f"text/{L.code}.txt"
-        writers.write_text_corpus(out / rel, text_documents(seed, W, L, n, tasks, held))
+        rel = f"{stream}/{L.code}.txt"
+        writers.write_text_corpus(out / rel, text_documents(seed, W, L, n, tasks, held, stream))
         files[L.code] = rel
     return files
+
+
+#: the RNG stream (and folder) of the held-out text: its own stream, so that adding it (or
+#: changing its size) leaves every other generated file byte-identical
+HELDOUT_STREAM = "heldout_text"
+
+
+def _write_heldout_text(
+    out: Path, seed: int, W: World, langs, n: int, tasks: Sequence[str], held: set[str]
+) -> dict[str, str]:
+    """Held-out running text per language, `heldout_text/<lang>.txt`, for the masked-LM loss of
+    trained encoders (Lee et al. 2022 §4.2, `pipeline.experiments.forgetting`; CC-100 in the
+    paper): the pretraining text's kind of documents from stream HELDOUT_STREAM, no sentence of
+    it occurring verbatim in the pretraining text (`text/`) or in any task's dev/test split."""
+    pretraining = set(held)
+    for f in sorted((out / "text").glob("*.txt")):
+        pretraining.update(_held_key(t) for t in f.read_text(encoding="utf-8").splitlines() if t)
+    return _write_text(out, seed, W, langs, n, tasks, pretraining, HELDOUT_STREAM)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1518,6 +1554,7 @@ def generate(
     sizes: Mapping[str, Mapping[str, int]] | None = None,
     eval_size: int | None = None,
     text_sentences: int = 3000,
+    heldout_sentences: int = 200,
     shares: Sequence[float] | None = None,
     orders: Sequence[str] | None = None,
     codes: Sequence[str] | None = None,
@@ -1541,6 +1578,10 @@ def generate(
       text_sentences: sentences of unlabelled text per language (zero-shot ones included), written
         to `text/<lang>.txt` (one sentence per line, blank line between documents) for the
         encoder's tokenizer and MLM pretraining; 0 writes none. See `text_documents`.
+      heldout_sentences: sentences of held-out text per language, written to
+        `heldout_text/<lang>.txt` (same format) from a stream of their own and disjoint from
+        the pretraining text, for the masked-LM loss of trained encoders (Lee et al. 2022
+        §4.2); 0 writes none. Changing it changes no other file. See `_write_heldout_text`.
       shares: for l1.. the fraction of concepts sharing the source word form (default falling from
         0.85 to 0.25, i.e. decreasing relatedness).
       orders: for l1.. the clause order, SVO/SOV/VSO (default SVO, SOV, VSO, SOV, VSO...).
@@ -1577,6 +1618,14 @@ def generate(
     ):
         raise ConfigError(
             f"benchmark.text_sentences: expected an integer >= 0, got {text_sentences!r}"
+        )
+    if (
+        not isinstance(heldout_sentences, int)
+        or isinstance(heldout_sentences, bool)
+        or heldout_sentences < 0
+    ):
+        raise ConfigError(
+            f"benchmark.heldout_sentences: expected an integer >= 0, got {heldout_sentences!r}"
         )
     d_shares, d_orders = default_relatedness(languages)
     shares = list(d_shares if shares is None else shares)
@@ -1638,6 +1687,11 @@ def generate(
             if text_sentences
             else {}
         )
+        heldout = (
+            _write_heldout_text(tmp, seed, world, langs, heldout_sentences, tasks, held)
+            if heldout_sentences
+            else {}
+        )
         manifest = {
             "name": "synthetic",
             "seed": seed,
@@ -1652,10 +1706,13 @@ def generate(
             "dropped_by_reader": drops,
             # unlabelled running text per language (all languages, zero-shot ones included)
             "text": {"sentences": text_sentences, "files": text},
+            # held-out text per language (never pretrained on): Lee et al.'s MLM loss
+            "heldout_text": {"sentences": heldout_sentences, "files": heldout},
             "params": {
                 "scale": scale,
                 "eval_size": eval_size,
                 "text_sentences": text_sentences,
+                "heldout_sentences": heldout_sentences,
                 "sizes": {k: dict(v) for k, v in (sizes or {}).items()},
             },
         }
@@ -1712,6 +1769,39 @@ def _write_tydiqa(raw: Path, dest: Path) -> None:
                         qa["id"] = f"{names[lang]}-{qa['id']}"
                 data.append(art)
         atomic_write_json(dest / fname, {"version": "TyDiQA-GoldP-1.1-for-SQuAD-1.1", "data": data})
+
+
+def _write_mnli(raw: Path, dest: Path, source: str) -> None:
+    """MultiNLI 1.0 `multinli_1.0/multinli_1.0_{train,dev_matched,dev_mismatched}.jsonl`: the
+    source language's NLI train, dev and test (MultiNLI is English only; `prepare` reads
+    dev_matched as dev and dev_mismatched as test), ids as pairIDs, labels MultiNLI's."""
+    from pipeline.data.readers.xnli import read_xnli_mt_train, read_xnli_tsv
+
+    xnli = raw / "xnli"
+    train = xnli / "XNLI-MT-1.0" / "multinli" / f"multinli.train.{source}.tsv"
+    if not train.is_file():
+        raise ConfigError(f"{raw}: no nli train data in the source language {source}")
+    files = {
+        "train": read_xnli_mt_train(train, source),
+        "dev_matched": read_xnli_tsv(xnli / "XNLI-1.0" / "xnli.dev.tsv", [source]),
+        "dev_mismatched": read_xnli_tsv(xnli / "XNLI-1.0" / "xnli.test.tsv", [source]),
+    }
+    root = dest / "multinli_1.0"
+    root.mkdir(parents=True, exist_ok=True)
+    for name, res in files.items():
+        lines = [
+            json.dumps(
+                {
+                    "gold_label": r["label"],
+                    "sentence1": r["text_a"],
+                    "sentence2": r["text_b"],
+                    "pairID": f"{name}-{r['id']}",
+                },
+                ensure_ascii=False,
+            )
+            for r in res.records
+        ]
+        (root / f"multinli_1.0_{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _write_marc(raw: Path, dest: Path) -> None:
@@ -1928,7 +2018,8 @@ def write_release(
     benchmark's data in that publisher's layout: XNLI 1.0 + XNLI-MT 1.0, PAWS-X `x-final/`, PAN-X
     per-language folders, UD v2.5 `ud-treebanks-v2.5/UD_*/`, MLQA v1 (dev and test only, as
     released), SQuAD v1.1 (`train-v1.1.json`, `dev-v1.1.json`: the source language's QA),
-    TyDiQA-GoldP v1.1 (train and dev files of all its languages), MTOD (`<lang>/` folders), and
+    TyDiQA-GoldP v1.1 (train and dev files of all its languages), MultiNLI 1.0 (the source
+    language's NLI as `multinli_1.0/*.jsonl`), MTOD (`<lang>/` folders), and
     XTREME's translate-train SQuAD (the other languages' QA train, flat or in XTREME's
     `squad/translate-train/`), MARC (`dataset_<lang>_<split>.json` of MARC's languages), and MetaXL's
     sentiment targets as published plus its `data_index.txt`: Sentiraama's
@@ -1963,6 +2054,8 @@ def write_release(
         _copy(raw / "mtod", dest)
     elif key == ("tydiqa", "original"):
         _write_tydiqa(raw, dest)
+    elif key == ("mnli", "original"):
+        _write_mnli(raw, dest, source)
     elif key == ("marc", "original"):
         _write_marc(raw, dest)
     elif key == ("sentiraama", "original"):

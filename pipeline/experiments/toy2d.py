@@ -38,7 +38,7 @@ keys, completed from `config.method_params` defaults inside each method).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +133,32 @@ def mean_pairwise_cosine(grads: Sequence[np.ndarray]) -> float:
 def gradient_cosine(phi: Sequence[float]) -> float:
     """The mean pairwise cosine of the three task gradients at φ (Figure 3h)."""
     return mean_pairwise_cosine([task_grad(phi, i) for i in range(len(MINIMA))])
+
+
+def sum_loss_grid(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """`sum_loss` at every point of a grid (xs, ys of one shape), vectorised."""
+    return sum(-SCALE * np.exp(-RATE * np.hypot(xs - a, ys - b)) for a, b in MINIMA)
+
+
+def gradient_cosine_grid(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """`gradient_cosine` at every point of a grid, vectorised: the mean over task pairs of the
+    cosine of their gradients, pairs with a zero gradient (a grid point on some x_i) left out.
+    The cosine does not depend on the gradients' lengths, so the unit vectors (φ − x_i)/r do."""
+    units = []
+    for a, b in MINIMA:
+        dx, dy = xs - a, ys - b
+        r = np.hypot(dx, dy)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            units.append((np.where(r > 0, dx / r, np.nan), np.where(r > 0, dy / r, np.nan)))
+    total, count = np.zeros(np.shape(xs)), np.zeros(np.shape(xs))
+    for i in range(len(units)):
+        for j in range(i + 1, len(units)):
+            cos = units[i][0] * units[j][0] + units[i][1] * units[j][1]
+            ok = ~np.isnan(cos)
+            total += np.where(ok, cos, 0.0)
+            count += ok
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 # -- the model and its context ---------------------------------------------------------------
@@ -391,14 +417,30 @@ def analyse(trajectories: Mapping[str, Trajectory], radius: float = RADIUS) -> d
     return {"radius": radius, "start": list(START), "methods": per, "claims": claims}
 
 
+#: `run_method`'s signature, for `run_all` and `sweep` (a memoising runner shares their runs)
+Runner = Callable[..., Trajectory]
+
+
 def run_all(
     methods: Sequence[str] = METHODS,
     steps: int = DEFAULT_STEPS,
     lr: float = DEFAULT_LR,
     seed: int = DEFAULT_SEED,
     optimizer: str = "sgd",
+    run: Runner = run_method,
 ) -> dict[str, Trajectory]:
-    return {m: run_method(m, None, steps, lr, seed, optimizer) for m in methods}
+    return {m: run(m, None, steps, lr, seed, optimizer) for m in methods}
+
+
+#: what a sweep cell keeps of each method's `end_summary`
+CELL_KEYS = (
+    "end",
+    "nearest_minimum",
+    "distance_to_nearest",
+    "in_mtl_minimum",
+    "cosine_end",
+    "sum_loss_end",
+)
 
 
 def sweep(
@@ -408,6 +450,7 @@ def sweep(
     seed: int = DEFAULT_SEED,
     optimizer: str = "sgd",
     radius: float = RADIUS,
+    run: Runner = run_method,
 ) -> list[dict[str, Any]]:
     """Reptile (k = K) and Sequential Reptile (inner_steps = K) per (inner lr, K) cell, the other
     options as DEFAULT_OPTIONS; each cell's verdicts for claims 2 and 3."""
@@ -415,10 +458,10 @@ def sweep(
     for lr in lrs:
         for k in ks:
             trajs = {
-                "reptile": run_method(
+                "reptile": run(
                     "reptile", {**DEFAULT_OPTIONS["reptile"], "k": k}, steps, lr, seed, optimizer
                 ),
-                "seq_reptile": run_method(
+                "seq_reptile": run(
                     "seq_reptile",
                     {**DEFAULT_OPTIONS["seq_reptile"], "inner_steps": k},
                     steps,
@@ -432,14 +475,7 @@ def sweep(
                 {
                     "lr": lr,
                     "K": k,
-                    "reptile": {
-                        x: res["methods"]["reptile"][x]
-                        for x in ("end", "in_mtl_minimum", "cosine_end", "sum_loss_end")
-                    },
-                    "seq_reptile": {
-                        x: res["methods"]["seq_reptile"][x]
-                        for x in ("end", "in_mtl_minimum", "cosine_end", "sum_loss_end")
-                    },
+                    **{m: {x: res["methods"][m][x] for x in CELL_KEYS} for m in trajs},
                     "claim2": res["claims"]["2_reptile_avoids_minima_low_cosine"]["holds"],
                     "claim3": res["claims"]["3_seq_reptile_tradeoff_high_cosine"]["holds"],
                 }

@@ -1,6 +1,7 @@
-"""Figures and files of the 2-D synthetic experiment (pipeline/methods/toy2d.py; Lee et al. 2022
-Figure 3): trajectories over the contour lines of Σ_i L_i, the heatmap of the mean pairwise
-gradient cosine, trajectories as CSV, `summary.json` and `claims.md`.
+"""Figures and files of the 2-D synthetic experiment (pipeline/experiments/toy2d.py; Lee et al.
+2022 Figure 3): trajectories over the contour lines of Σ_i L_i, the heatmap of the mean pairwise
+gradient cosine, trajectories and the sweep as CSV (long format with a `method` column, what the
+DVC plots of dvc.yaml read), `summary.json` and `claims.md`.
 
 Matplotlib's Agg canvas (no display, no pyplot state), as pipeline/report/representations.py.
 `write_toy2d` writes everything into a temporary directory beside `out_dir` and renames it into
@@ -20,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.experiments.toy2d import MINIMA, START, Trajectory, gradient_cosine, sum_loss
+from pipeline.experiments.toy2d import (
+    CELL_KEYS,
+    MINIMA,
+    START,
+    Trajectory,
+    gradient_cosine_grid,
+    sum_loss_grid,
+)
 from pipeline.io import atomic_dir
 
 EXTENT = (-5.0, 25.0, -5.0, 15.0)  # x0, x1, y0, y1: the minima, φ0 and some margin
@@ -49,7 +57,7 @@ def grid(n: int = 121, extent: Sequence[float] = EXTENT) -> tuple[np.ndarray, np
 def trajectories_png(trajectories: Mapping[str, Trajectory], n: int = 121) -> bytes:
     """Every method's path over the contour lines of the summed loss."""
     xs, ys = grid(n)
-    z = np.vectorize(lambda a, b: sum_loss((a, b)))(xs, ys)
+    z = sum_loss_grid(xs, ys)
     fig = _figure()
     ax = fig.add_subplot()
     cs = ax.contour(xs, ys, z, levels=20, cmap="viridis", linewidths=0.7)
@@ -72,7 +80,7 @@ def trajectories_png(trajectories: Mapping[str, Trajectory], n: int = 121) -> by
 def cosine_png(trajectories: Mapping[str, Trajectory] | None = None, n: int = 121) -> bytes:
     """Heatmap of the mean pairwise cosine of the three task gradients over a grid of φ."""
     xs, ys = grid(n)
-    c = np.vectorize(lambda a, b: gradient_cosine((a, b)))(xs, ys)
+    c = gradient_cosine_grid(xs, ys)
     fig = _figure()
     ax = fig.add_subplot()
     im = ax.imshow(
@@ -89,24 +97,83 @@ def cosine_png(trajectories: Mapping[str, Trajectory] | None = None, n: int = 12
     return _png(fig)
 
 
+#: columns of trajectories.csv: one row per method and point (step 0 = φ0, then one per step)
+TRAJECTORY_COLUMNS = (
+    "method",
+    "step",
+    "phi1",
+    "phi2",
+    "loss1",
+    "loss2",
+    "loss3",
+    "sum_loss",
+    "cosine",
+)
+#: columns of sweep.csv: one row per sweep cell (lr, K) and method (reptile, seq_reptile)
+SWEEP_COLUMNS = (
+    "lr",
+    "K",
+    "method",
+    "phi1",
+    "phi2",
+    "nearest_minimum",
+    "distance_to_nearest",
+    "in_mtl_minimum",
+    "cosine_end",
+    "sum_loss_end",
+    "claim2",
+    "claim3",
+)
+
+
+def _num(x: float) -> str:
+    return "" if math.isnan(x) else repr(float(x))
+
+
 def trajectories_csv(trajectories: Mapping[str, Trajectory]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["method", "step", "phi1", "phi2", "loss1", "loss2", "loss3", "sum_loss", "cosine"])
+    w.writerow(TRAJECTORY_COLUMNS)
     for name, t in trajectories.items():
         for s, (p, lo, c) in enumerate(zip(t.points, t.losses, t.cosines)):
             w.writerow(
-                [name, s, repr(float(p[0])), repr(float(p[1]))]
-                + [repr(float(x)) for x in lo]
-                + [repr(float(lo.sum())), "" if math.isnan(c) else repr(float(c))]
+                [name, s, _num(p[0]), _num(p[1])]
+                + [_num(x) for x in lo]
+                + [_num(lo.sum()), _num(c)]
             )
     return buf.getvalue()
 
 
-def claims_md(analysis: Mapping[str, Any], sweep: Sequence[Mapping[str, Any]] | None = None) -> str:
+def sweep_csv(sweep: Sequence[Mapping[str, Any]] | None) -> str:
+    """The sweep in long format (the header only when there is no sweep)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(SWEEP_COLUMNS)
+    for c in sweep or []:
+        for method in ("reptile", "seq_reptile"):
+            m = {k: c[method][k] for k in CELL_KEYS}
+            w.writerow(
+                [repr(c["lr"]), c["K"], method, _num(m["end"][0]), _num(m["end"][1])]
+                + [m["nearest_minimum"], _num(m["distance_to_nearest"])]
+                + [str(m["in_mtl_minimum"]).lower(), _num(m["cosine_end"])]
+                + [_num(m["sum_loss_end"]), str(c["claim2"]).lower(), str(c["claim3"]).lower()]
+            )
+    return buf.getvalue()
+
+
+def claims_md(
+    analysis: Mapping[str, Any],
+    sweep: Sequence[Mapping[str, Any]] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> str:
     lines = [
         f"# Lee et al. 2022 §4.1 synthetic experiment (radius r = {analysis['radius']})",
         "",
+    ]
+    if settings:
+        shown = ", ".join(f"{k} {json.dumps(v)}" for k, v in settings.items())
+        lines += [f"Settings: {shown}.", ""]
+    lines += [
         "| method | end | nearest | dist | in MTL minimum | sum loss | cos end | cos mean |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -151,15 +218,19 @@ def write_toy2d(
     analysis: Mapping[str, Any],
     sweep: Sequence[Mapping[str, Any]] | None = None,
     grid_n: int = 121,
+    settings: Mapping[str, Any] | None = None,
 ) -> Path:
-    """trajectories.png, cosine.png, trajectories.csv, summary.json, claims.md under `out_dir`,
-    all or nothing."""
+    """trajectories.png, cosine.png, trajectories.csv, sweep.csv, summary.json, claims.md under
+    `out_dir`, all or nothing; `settings` (the study's, e.g. params.yaml's `toy2d:`) are
+    recorded in summary.json and claims.md."""
     out = Path(out_dir)
     with atomic_dir(out) as tmp:
         (tmp / "trajectories.png").write_bytes(trajectories_png(trajectories, grid_n))
         (tmp / "cosine.png").write_bytes(cosine_png(trajectories, grid_n))
         (tmp / "trajectories.csv").write_text(trajectories_csv(trajectories))
+        (tmp / "sweep.csv").write_text(sweep_csv(sweep))
         summary = {
+            "settings": dict(settings or {}),
             "analysis": analysis,
             "sweep": list(sweep or []),
             "options": {n: t.options for n, t in trajectories.items()},
@@ -167,5 +238,5 @@ def write_toy2d(
         (tmp / "summary.json").write_text(
             json.dumps(_clean(summary), indent=2, sort_keys=True, default=str) + "\n"
         )
-        (tmp / "claims.md").write_text(claims_md(analysis, sweep))
+        (tmp / "claims.md").write_text(claims_md(analysis, sweep, settings))
     return out

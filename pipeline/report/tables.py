@@ -429,6 +429,13 @@ def write_curves(run_dirs: Sequence[Path], out: Path) -> None:
         atomic_write_text(plots / "train_loss" / f"{name}.csv", _csv(hist, ["step", "loss"]))
         dev = [h for h in hist if "dev_mean" in h]
         atomic_write_text(plots / "dev_score" / f"{name}.csv", _csv(dev, ["step", "dev_mean"]))
+        # Lee et al. Fig. 7c (computational efficiency): dev score against the training batches
+        # (gradient computations) spent so far (dev, not test: test is scored once)
+        spent = [h for h in dev if "batches" in h]
+        if spent:
+            atomic_write_text(
+                plots / "efficiency" / f"{name}.csv", _csv(spent, ["batches", "dev_mean", "step"])
+            )
         cos = [
             {"step": h["step"], "mean_pairwise_cosine": h["grad_cosine"]["mean_pairwise_cosine"]}
             for h in hist
@@ -488,6 +495,7 @@ def write_report(
     run_dirs: Sequence[Path],
     out: Path,
     check: bool = True,
+    forgetting: Sequence[Path] = (),
 ) -> dict[str, Any]:
     if check:
         check_complete(cfg, score_files)
@@ -587,5 +595,12 @@ def write_report(
     from pipeline.report.metaxl_tables import write_metaxl_tables
 
     write_metaxl_tables(cfg, score_files, out)  # Xia et al.'s, when MetaXL / JT runs exist
+    if forgetting:  # Lee et al.'s Figure 5, for the runs with `forgetting: true`
+        from pipeline.report.forgetting_tables import write_forgetting_tables
+
+        write_forgetting_tables(forgetting, out)
+    from pipeline.report.lee_tables import write_lee_tables
+
+    write_lee_tables(cfg, score_files, run_dirs, out)  # Lee et al.'s, when their methods run
     write_curves(run_dirs, out)
     return {"summary": test_md, "metrics": metrics}
