@@ -54,10 +54,10 @@ def _stat(values: Sequence[float | None]) -> tuple[float, float, int]:
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else math.nan, len(xs)
 
 
-def _fmt(mean: float, sd: float) -> str:
+def _fmt(mean: float, sd: float, spec: str = ".3f") -> str:
     if math.isnan(mean):
         return "–"
-    return f"{mean:.3f}" if math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+    return f"{mean:{spec}}" if math.isnan(sd) else f"{mean:{spec}} ± {sd:{spec}}"
 
 
 def _per_seed(by_seed: dict[int, list[dict[str, Any]]], get: Any) -> list[float | None]:
@@ -148,7 +148,8 @@ def markdown(rows: Sequence[dict[str, Any]], entries: Sequence[dict[str, Any]]) 
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [_fmt(*r[m][:2]) for m, _, _ in MEASURES]
+        # the l2 distance with 4 significant digits (RecAdam's can be 1e-6)
+        cells = [_fmt(*r[m][:2], ".4g" if m == "l2" else ".3f") for m, _, _ in MEASURES]
         if r["pretrained"]:
             cells[2] = "0"
         lines.append(
