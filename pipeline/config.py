@@ -955,6 +955,21 @@ FORGETTING_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: `clustering:` settings where the config leaves them out (pipeline/data/clusters.py's defaults)
+CLUSTERING_DEFAULTS: dict[str, Any] = {
+    "pca_components": 50,
+    "covariance_type": "full",
+    "n_init": 1,
+    "max_length": 128,
+    "batch_size": 64,
+}
+
+
+def clustering_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The `clustering:` section with its defaults filled in (CLUSTERING_DEFAULTS)."""
+    return {**CLUSTERING_DEFAULTS, **cfg.get("clustering", {})}
+
+
 def forgetting_settings(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The `forgetting:` section with its defaults filled in (FORGETTING_DEFAULTS)."""
     return {**FORGETTING_DEFAULTS, **cfg.get("forgetting", {})}

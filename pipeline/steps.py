@@ -165,6 +165,7 @@ def clusters(
     encoder's mean-pooled embeddings of each example's text, PCA, a Gaussian mixture; written
     as {summary, assignments: {record id: cluster}} for every run that clusters it this way.
     The train split comes from the first of `datasets` (`+`-joined prepared names) holding it."""
+    from pipeline.config import clustering_settings
     from pipeline.data import clusters as gmm
     from pipeline.data.store import load_split, locate
     from pipeline.records import TLP
@@ -174,14 +175,7 @@ def clusters(
     t = TLP.parse(tlp)
     where = locate(t, [Path("data/prepared") / d for d in datasets.split("+")], "train")
     records = load_split(where, t, "train")
-    opts = {
-        "pca_components": 50,
-        "covariance_type": "full",
-        "n_init": 1,
-        "max_length": 128,
-        "batch_size": 64,
-        **cfg.get("clustering", {}),
-    }
+    opts = clustering_settings(cfg)
     texts = [gmm.example_text(t.type, r) for r in records]
     emb = gmm.embed_examples(
         encoder_path(cfg),
