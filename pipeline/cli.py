@@ -264,7 +264,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise AssertionError(c)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return getattr(e, "exit_code", 2)
     if res is not None:
         print(steps.dump(res))
     return 0

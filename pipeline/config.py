@@ -497,7 +497,7 @@ _TOY2D = {
     ),
     "type": ["object", "null"],
 }
-_LANGS = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+_LANGS = {"type": "array", "items": _LANG, "uniqueItems": True}
 
 _TOP_SCHEMA = _obj(
     {

@@ -147,7 +147,8 @@ def _command(
     jobs of a rule, e.g. each dataset's layout) becomes `${item.X}`; a scalar `params.X` equal
     to a params.yaml key the stage declares becomes `${key}`, so DVC fills in the current value.
     """
-    cmd = re.sub(r"\s*>\s*\{log\}\s*2>&1\s*$", "", rule.shellcmd.strip())
+    # (`:q`, Snakemake's shell quoting, is dropped: DVC fills in values from its own dvc.yaml)
+    cmd = re.sub(r"\s*>\s*\{log(?::q)?\}\s*2>&1\s*$", "", rule.shellcmd.strip())
 
     def sub(m: re.Match) -> str:
         kind, _, name = m.group(1).partition(".")
@@ -171,7 +172,7 @@ def _command(
             return _fmt_value(value)
         raise PipelineError(f"dvc-yaml: rule {rule.name}: cannot translate {{{m.group(1)}}}")
 
-    cmd = re.sub(r"\{([A-Za-z_.]+)\}", sub, cmd)
+    cmd = re.sub(r"\{([A-Za-z_.]+)(?::q)?\}", sub, cmd)
     return re.sub(r"\s+", " ", cmd).strip()
 
 

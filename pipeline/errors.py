@@ -11,3 +11,7 @@ class ConfigError(PipelineError):
 
 class DataError(PipelineError):
     """A malformed raw or prepared data file; the message starts with `file:line:`."""
+
+
+class TrainingError(PipelineError):
+    """Training cannot go on (a non-finite loss); the message names the run, step and TLPs."""

@@ -5,6 +5,7 @@ Every reader produces, and every trainer consumes, plain dicts with exactly thes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pipeline.errors import PipelineError
@@ -42,6 +43,10 @@ def task_type(task: str) -> str:
         ) from None
 
 
+#: a language code (`~` joins a cluster index to it: Lee et al.'s zero-shot tasks)
+LANG_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_~-]*")
+
+
 @dataclass(frozen=True, order=True)
 class TLP:
     """A task-language pair, written `task/lang` in configs and `task.lang` in file names."""
@@ -53,7 +58,8 @@ class TLP:
     def parse(cls, text: str) -> TLP:
         sep = "/" if "/" in text else "."
         task, _, lang = text.partition(sep)
-        if not task or not lang or sep in lang:
+        # (a language code becomes part of file names and job commands: letters, digits, _-~)
+        if not task or not LANG_CODE.fullmatch(lang):
             raise PipelineError(f"bad TLP {text!r}: expected 'task/lang', e.g. 'ner/en'")
         task_type(task)
         return cls(task, lang)

@@ -267,6 +267,12 @@ def train(
         else:
             models = {tuple(run.eval_tlps): (trainer.model, trainer.tokenizer)}
         result = {k: summary[k] for k in ("best_step", "best_dev_mean", "inner_steps")}
+    # what produced these results (code, params, software, data, device, seed), beside them
+    from pipeline.runtime.provenance import provenance
+    from pipeline.trainer import pick_device
+
+    prepared = [*args[1], *(d for ds in args[1].per_split.values() for d in ds)]
+    atomic_write_json(Path(out) / "provenance.json", provenance(cfg, run, pick_device(), prepared))
     if predictions is not None:
         preds = predict_models(cfg, models, run.experiment)
         write_predictions(preds, predictions)
@@ -452,6 +458,7 @@ def report(
     forgetting: Sequence[str] = (),
 ) -> dict[str, Any]:
     from pipeline.report import write_report
+    from pipeline.report.provenance_table import write_provenance_table
     from pipeline.report.representation_tables import write_representation_tables
 
     cfg = load_params(params)
@@ -464,6 +471,8 @@ def report(
     )
     # MetaXL §4.5's distances, when paired runs were analysed (`represent`)
     write_representation_tables(cfg, [Path(r) for r in representations], Path(out))
+    # where each run's numbers came from (code, params, software, data, device, seed)
+    write_provenance_table([Path(r) for r in runs], Path(out))
     return result
 
 

@@ -36,6 +36,7 @@ from pipeline.config import (
     trains_on_dev,
 )
 from pipeline.engine import BatchStream, TrainContext
+from pipeline.errors import TrainingError
 from pipeline.evaluation import evaluate
 from pipeline.features import FEATURE_CACHE, cluster_split, load_split_data, merged_labels
 from pipeline.io import atomic_dir, atomic_write_json
@@ -43,6 +44,7 @@ from pipeline.methods import get_method
 from pipeline.models.multitask import MultiTaskModel
 from pipeline.optim import make_optimizer, make_scheduler
 from pipeline.records import TLP
+from pipeline.runtime.signals import Interrupted, sigterm_flag
 from pipeline.tasks import FeatureSettings, TaskFeatureSettings
 
 log = logging.getLogger(__name__)
@@ -300,13 +302,37 @@ class Trainer:
         `clear=False` keeps the checkpoints, for a caller with more work to do in the same job
         (predictions) that clears them itself once everything is written.
         """
+        with sigterm_flag() as term:
+            return self._fit(out, clear, term)
+
+    def _checkpoint(self, step: int, history: list, best: dict) -> None:
+        save_checkpoint(
+            self.checkpoint_dir,
+            self.model,
+            self._state(step, history, best),
+            self._best_extra(best),
+        )
+
+    def _fit(self, out: str | Path, clear: bool, term: dict[str, bool]) -> dict[str, Any]:
         p = self.p
         step, history, best = self._resume()
+        last_saved = step
         started = time.time()
         bar = tqdm(total=self.total_steps, initial=step, desc=f"train {self.run.id}", unit="step")
         while step < self.total_steps:
             logs = self.method.step()
             step += 1
+            if not math.isfinite(logs["loss"]):  # nothing of this step is saved
+                tlps = ", ".join(logs.get("tlps", [])) or "its TLPs"
+                kept = (
+                    f"the checkpoint of step {last_saved} in {self.checkpoint_dir} is kept"
+                    if last_saved
+                    else "no checkpoint was written yet"
+                )
+                raise TrainingError(
+                    f"{self.run.id}: loss is {logs['loss']} at step {step} on {tlps}; {kept} "
+                    "(lower lr, or check the data)"
+                )
             entry: dict[str, Any] = {"step": step, "loss": logs["loss"]}
             bar.update(1)
             bar.set_postfix(loss=f"{logs['loss']:.3f}")
@@ -342,13 +368,16 @@ class Trainer:
                         }
             entry.update({k: v for k, v in logs.items() if k not in ("loss",)})
             history.append(entry)
-            if step % p["checkpoint_every"] == 0 and step < self.total_steps:
-                save_checkpoint(
-                    self.checkpoint_dir,
-                    self.model,
-                    self._state(step, history, best),
-                    self._best_extra(best),
+            if term["set"]:  # preempted: keep this step's work, then stop
+                self._checkpoint(step, history, best)
+                bar.close()
+                raise Interrupted(
+                    f"{self.run.id}: SIGTERM at step {step} of {self.total_steps}: checkpoint "
+                    f"written to {self.checkpoint_dir}; rerun to resume"
                 )
+            if step % p["checkpoint_every"] == 0 and step < self.total_steps:
+                self._checkpoint(step, history, best)
+                last_saved = step
         bar.close()
         if self.dev_data:
             mean = best.get("mean", {"score": float("-inf"), "step": 0, "weights": None})

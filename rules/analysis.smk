@@ -25,6 +25,8 @@ rule represent:
         run=lambda w: canon(RUNS[w.run].to_json()),
         features=canon(config["features"]),
         data=canon(config["data"]),
+    resources:
+        **job_resources("represent"),
     log:
         "logs/represent/{run}.log",
     benchmark:
@@ -32,8 +34,8 @@ rule represent:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline represent {params.presets} --run {wildcards.run} "
-        "--model {input.model} --out {output} > {log} 2>&1"
+        "python -m pipeline represent {params.presets} --run {wildcards.run:q} "
+        "--model {input.model:q} --out {output:q} > {log:q} 2>&1"
 
 
 # `forgetting` (Lee et al. 2022 §4.2, Figure 5): per run of an experiment with `forgetting:
@@ -69,6 +71,8 @@ rule forgetting_pretrained:
         presets=PARAMS,
         forgetting=canon(FORGETTING),
         encoder=canon(config["encoder"]),
+    resources:
+        **job_resources("forgetting_pretrained"),
     log:
         "logs/forgetting/pretrained.log",
     benchmark:
@@ -76,7 +80,7 @@ rule forgetting_pretrained:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline forgetting-pretrained {params.presets} --out {output} > {log} 2>&1"
+        "python -m pipeline forgetting-pretrained {params.presets} --out {output:q} > {log:q} 2>&1"
 
 
 rule forgetting:
@@ -95,6 +99,8 @@ rule forgetting:
         run=lambda w: canon(RUNS[w.run].to_json()),
         forgetting=canon(FORGETTING),
         encoder=canon(config["encoder"]),
+    resources:
+        **job_resources("forgetting"),
     log:
         "logs/forgetting/{run}.log",
     benchmark:
@@ -102,5 +108,5 @@ rule forgetting:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline forgetting {params.presets} --run {wildcards.run} "
-        "--model {input.model} --pretrained {input.pretrained} --out {output} > {log} 2>&1"
+        "python -m pipeline forgetting {params.presets} --run {wildcards.run:q} "
+        "--model {input.model:q} --pretrained {input.pretrained:q} --out {output:q} > {log:q} 2>&1"

@@ -4,6 +4,7 @@
 import glob
 import json
 import os
+import shlex
 import sys
 
 from snakemake.settings.types import DeploymentMethod
@@ -26,11 +27,14 @@ validate(config, where="params.yaml")
 # Rules call `python -m pipeline …`: unless a conda env is requested (--sdm conda), that is the
 # interpreter running Snakemake (e.g. .venv/bin/snakemake without activating the venv).
 if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
-    shell.prefix(f'export PATH="{os.path.dirname(sys.executable)}:$PATH"; ')
+    shell.prefix(f'export PATH={shlex.quote(os.path.dirname(sys.executable))}:"$PATH"; ')
 
 # The steps read the same files Snakemake merged: params.yaml, then any --configfile presets.
 PRESETS = [os.path.relpath(p) for p in workflow.overwrite_configfiles]
-PARAMS = " ".join(f"--params {p}" for p in (["params.yaml", *PRESETS] if PRESETS else []))
+# (quoted: a preset's path reaches the shell; so does every value in `shell:`, through `:q`)
+PARAMS = " ".join(
+    f"--params {shlex.quote(p)}" for p in (["params.yaml", *PRESETS] if PRESETS else [])
+)
 
 # The tiny local encoder needs no hub: say so to transformers/datasets, which otherwise try the
 # network (seconds per job, offline) — the embedded default never touches the hub.
@@ -70,6 +74,53 @@ CORPUS = expand(
     else "data/prepared/{dataset}",
     dataset=DATASETS,
 )
+
+
+# What one job of each step asks a scheduler for (the only place jobs are sized), so a cluster
+# (profiles/slurm) and a workstation (`snakemake --resources gpu=1`) see the same numbers.
+# Columns: GPU-capable?, cpus_per_task, mem_mb, runtime (minutes), sized for the real presets
+# (configs/*.yaml: a hub encoder such as bert-base-multilingual-cased or xlm-roberta-base, full
+# XTREME-sized data); the embedded tiny CPU encoder needs a fraction (TINY_SCALE) and no GPU.
+RESOURCES = {
+    # data and bookkeeping: CPU only, whatever the encoder
+    "generate": (False, 1, 2000, 30),
+    "download": (False, 1, 4000, 120),
+    "prepare": (False, 1, 8000, 60),
+    "plan": (False, 1, 4000, 15),
+    "tokenizer": (False, 1, 4000, 30),
+    "pseudo_tasks": (False, 2, 16000, 120),
+    "report": (False, 1, 8000, 60),
+    "toy2d": (False, 1, 2000, 30),
+    # a model on the accelerator: one GPU when the encoder is a hub model
+    "pretrain": (True, 4, 8000, 120),
+    "clusters": (True, 4, 16000, 120),
+    "train": (True, 4, 32000, 720),
+    "finetune": (True, 4, 32000, 360),
+    "represent": (True, 2, 16000, 60),
+    "forgetting_pretrained": (True, 2, 16000, 60),
+    "forgetting": (True, 2, 16000, 60),
+}
+TINY_SCALE = {"mem_mb": 8, "runtime": 4}  # divisors for the embedded tiny encoder
+
+
+def job_resources(rule_name):
+    """A rule's `resources:` (gpu, cpus_per_task, mem_mb, runtime), from RESOURCES.
+
+    `gpu` is always set (0 on CPU rules), so `--resources gpu=N` bounds GPU jobs on a
+    workstation and the SLURM executor asks for `--gpus` only where a model is trained or run.
+    Partition and account are a cluster's business: the profile or the command line sets them.
+    """
+    gpu_capable, cpus, mem_mb, runtime = RESOURCES[rule_name]
+    if LOCAL_ENCODER:
+        mem_mb = max(1000, mem_mb // TINY_SCALE["mem_mb"])
+        runtime = max(10, runtime // TINY_SCALE["runtime"])
+        cpus = 1
+    return {
+        "gpu": int(gpu_capable and not LOCAL_ENCODER),
+        "cpus_per_task": cpus,
+        "mem_mb": mem_mb,
+        "runtime": runtime,
+    }
 
 
 def canon(obj):

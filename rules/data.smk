@@ -14,6 +14,8 @@ rule generate:
     params:
         presets=PARAMS,
         benchmark=canon(config["benchmark"]),
+    resources:
+        **job_resources("generate"),
     log:
         "logs/generate.log",
     benchmark:
@@ -21,7 +23,7 @@ rule generate:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline generate {params.presets} --out {output} > {log} 2>&1"
+        "python -m pipeline generate {params.presets} --out {output:q} > {log:q} 2>&1"
 
 
 rule download:
@@ -29,6 +31,8 @@ rule download:
         directory("data/raw/{dataset}"),
     input:
         code=code("data/download.py", "data/sources.py", "data/sources.yaml"),
+    resources:
+        **job_resources("download"),
     log:
         "logs/download/{dataset}.log",
     benchmark:
@@ -36,7 +40,7 @@ rule download:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline download --dataset {wildcards.dataset} --out {output} > {log} 2>&1"
+        "python -m pipeline download --dataset {wildcards.dataset:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare:
@@ -50,11 +54,13 @@ rule prepare:
         options=lambda w: " ".join(
             (["--drop-untranslated"] if config["data"].get("drop_untranslated") else [])
             + (
-                [f"--heldout-dev {config['data']['heldout_dev'][w.dataset]}"]
+                ["--heldout-dev", shlex.quote(str(config["data"]["heldout_dev"][w.dataset]))]
                 if w.dataset in config["data"].get("heldout_dev", {})
                 else []
             )
         ),
+    resources:
+        **job_resources("prepare"),
     log:
         "logs/prepare/{dataset}.log",
     benchmark:
@@ -62,8 +68,8 @@ rule prepare:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline prepare --dataset {wildcards.dataset} --raw {input.raw} "
-        "--out {output} --layout {params.layout} {params.options} > {log} 2>&1"
+        "python -m pipeline prepare --dataset {wildcards.dataset:q} --raw {input.raw:q} "
+        "--out {output:q} --layout {params.layout:q} {params.options} > {log:q} 2>&1"
 
 
 # Every split the runs need, found in its dataset (or one line naming what is missing) before any
@@ -82,6 +88,8 @@ rule plan:
         experiment_sources=canon(
             {n: e["sources"] for n, e in config["experiments"].items() if e and e.get("sources")}
         ),
+    resources:
+        **job_resources("plan"),
     log:
         "logs/plan.log",
     benchmark:
@@ -89,4 +97,4 @@ rule plan:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline plan {params.presets} --out {output} > {log} 2>&1"
+        "python -m pipeline plan {params.presets} --out {output:q} > {log:q} 2>&1"

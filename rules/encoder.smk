@@ -13,6 +13,8 @@ rule tokenizer:
         tokenizer=canon(config["encoder"]["tokenizer"]),
         corpus=config["encoder"]["pretrain"]["corpus"],
         datasets=DATASETS,
+    resources:
+        **job_resources("tokenizer"),
     log:
         "logs/tokenizer.log",
     benchmark:
@@ -20,7 +22,7 @@ rule tokenizer:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline tokenizer {params.presets} --out {output} > {log} 2>&1"
+        "python -m pipeline tokenizer {params.presets} --out {output:q} > {log:q} 2>&1"
 
 
 rule pretrain:
@@ -34,6 +36,8 @@ rule pretrain:
         presets=PARAMS,
         architecture=canon(config["encoder"]["architecture"]),
         pretrain=canon(config["encoder"]["pretrain"]),
+    resources:
+        **job_resources("pretrain"),
     log:
         "logs/pretrain.log",
     benchmark:
@@ -42,5 +46,5 @@ rule pretrain:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline pretrain {params.presets} --tokenizer {input.tokenizer} --out {output} "
-        "--checkpoints checkpoints/pretrain > {log} 2>&1"
+        "python -m pipeline pretrain {params.presets} --tokenizer {input.tokenizer:q} --out {output:q} "
+        "--checkpoints checkpoints/pretrain > {log:q} 2>&1"

@@ -17,6 +17,8 @@ rule report:
     params:
         presets=PARAMS,
         report=canon(config["report"]),
+    resources:
+        **job_resources("report"),
     log:
         "logs/report.log",
     benchmark:
@@ -24,6 +26,6 @@ rule report:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline report {params.presets} --scores {input.scores} --runs {input.runs} "
-        "--representations {input.representations} --forgetting {input.forgetting} "
-        "--out results > {log} 2>&1"
+        "python -m pipeline report {params.presets} --scores {input.scores:q} --runs {input.runs:q} "
+        "--representations {input.representations:q} --forgetting {input.forgetting:q} "
+        "--out results > {log:q} 2>&1"

@@ -25,6 +25,8 @@ rule toy2d:
     params:
         presets=PARAMS,
         toy2d=canon(TOY2D),
+    resources:
+        **job_resources("toy2d"),
     log:
         "logs/toy2d.log",
     benchmark:
@@ -32,4 +34,4 @@ rule toy2d:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline toy2d {params.presets} --out {output} > {log} 2>&1"
+        "python -m pipeline toy2d {params.presets} --out {output:q} > {log:q} 2>&1"

@@ -9,7 +9,8 @@
 TRAIN_CODE = [
     "trainer.py", "finetune.py", "multidds.py", "analysis.py", "engine.py", "features.py",
     "evaluation.py", "checkpoint.py", "optim.py", "sampling.py", "metrics.py", "scoring.py",
-    "methods", "models", "tasks", "data/store.py", "data/pseudo_tasks.py",
+    "methods", "models", "tasks", "data/store.py", "data/pseudo_tasks.py", "runtime/signals.py",
+    "runtime/provenance.py",
 ]
 
 
@@ -29,13 +30,15 @@ rule pseudo_tasks:
         tasks=lambda w: canon(task_inputs(RUNS[w.run])),
         encoder=canon(config["encoder"]),
         features=canon(config["features"]),
+    resources:
+        **job_resources("pseudo_tasks"),
     log:
         "logs/pseudo_tasks/{run}.log",
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline pseudo-tasks {params.presets} --run {wildcards.run} --out {output} "
-        "> {log} 2>&1"
+        "python -m pipeline pseudo-tasks {params.presets} --run {wildcards.run:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 # Lee et al. (2022) §4.3: one TLP's training examples as k GMM clusters of their pretrained-
@@ -59,6 +62,8 @@ rule clusters:
         presets=PARAMS,
         clustering=canon(config.get("clustering", {})),
         encoder=canon(config["encoder"]),
+    resources:
+        **job_resources("clusters"),
     log:
         "logs/clusters/{task}.{lang}.{src}.k{k}.s{seed}.log",
     benchmark:
@@ -66,9 +71,9 @@ rule clusters:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline clusters {params.presets} --tlp {wildcards.task}/{wildcards.lang} "
-        "--datasets {wildcards.src} --k {wildcards.k} --seed {wildcards.seed} --out {output} "
-        "> {log} 2>&1"
+        "python -m pipeline clusters {params.presets} --tlp {wildcards.task:q}/{wildcards.lang:q} "
+        "--datasets {wildcards.src:q} --k {wildcards.k:q} --seed {wildcards.seed:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule train:
@@ -97,6 +102,8 @@ rule train:
         features=canon(config["features"]),
         data=canon(config["data"]),
         encoder=canon(config["encoder"]),
+    resources:
+        **job_resources("train"),
     log:
         "logs/train/{run}.log",
     benchmark:
@@ -104,9 +111,9 @@ rule train:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline train {params.presets} --run {wildcards.run} --out {output.model} "
-        "--predictions {output.predictions} --scores {output.scores} "
-        "--checkpoints checkpoints/{wildcards.run} > {log} 2>&1"
+        "python -m pipeline train {params.presets} --run {wildcards.run:q} --out {output.model:q} "
+        "--predictions {output.predictions:q} --scores {output.scores:q} "
+        "--checkpoints checkpoints/{wildcards.run:q} > {log:q} 2>&1"
 
 
 rule finetune:
@@ -127,6 +134,8 @@ rule finetune:
         run=lambda w: canon(RUNS[f"{w.meta}.ft.{w.part}"].to_json()),
         features=canon(config["features"]),
         data=canon(config["data"]),
+    resources:
+        **job_resources("finetune"),
     log:
         "logs/train/{meta}.ft.{part}.log",
     benchmark:
@@ -134,6 +143,6 @@ rule finetune:
     conda:
         CONDA_ENV
     shell:
-        "python -m pipeline train {params.presets} --run {wildcards.meta}.ft.{wildcards.part} "
-        "--out {output.model} --predictions {output.predictions} --scores {output.scores} "
-        "--checkpoints checkpoints/{wildcards.meta}.ft.{wildcards.part} > {log} 2>&1"
+        "python -m pipeline train {params.presets} --run {wildcards.meta:q}.ft.{wildcards.part:q} "
+        "--out {output.model:q} --predictions {output.predictions:q} --scores {output.scores:q} "
+        "--checkpoints checkpoints/{wildcards.meta:q}.ft.{wildcards.part:q} > {log:q} 2>&1"

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import re
+import stat
 import tarfile
 import threading
 import zipfile
@@ -452,3 +453,56 @@ def test_head_lines_is_validated():
         reg = registry_for(None, [{"url": "https://x.org/a.txt.xz", "sha256": None, **bad}])
         with pytest.raises(ConfigError, match=needle):
             parse_registry(reg)
+
+
+def _tar(members: list[tarfile.TarInfo], data: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for m in members:
+            payload = data.get(m.name, b"")
+            m.size = len(payload) if m.isfile() else 0
+            tf.addfile(m, io.BytesIO(payload) if m.isfile() else None)
+    return buf.getvalue()
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    m = tarfile.TarInfo(name)
+    m.type, m.linkname = kind, link
+    return m
+
+
+@pytest.mark.parametrize(
+    "archive, kind, message",
+    [
+        (lambda: _tar([_member("../evil.txt")], {"../evil.txt": b"x"}), "tar.gz", "outside"),
+        (lambda: _tar([_member("/tmp/evil.txt")], {"/tmp/evil.txt": b"x"}), "tar.gz", "outside"),
+        (lambda: _tar([_member("d/ln", tarfile.SYMTYPE, "/etc/passwd")], {}), "tar.gz", "a link"),
+        (lambda: _tar([_member("d/hl", tarfile.LNKTYPE, "../../x")], {}), "tar.gz", "a link"),
+        (lambda: make_zip({"/abs.txt": b"x"}), "zip", "outside"),
+        (lambda: _zip_symlink("d/ln", "/etc/passwd"), "zip", "is a symlink"),
+    ],
+    ids=["tar-dotdot", "tar-absolute", "tar-symlink", "tar-hardlink", "zip-absolute", "zip-link"],
+)
+def test_crafted_archives_escaping_the_folder_are_refused(server, tmp_path, archive, kind, message):
+    server.files["/a.bin"] = archive()
+    reg = registry_for(server, [{"url": server.url + "/a.bin", "sha256": None, "extract": kind}])
+    with pytest.raises(DataError, match=message):
+        download(
+            "toy",
+            tmp_path / "out" / "toy",
+            tmp_path / "l.json",
+            registry=reg,
+            progress=False,
+            retry=FAST,
+        )
+    assert listing(tmp_path / "out") == []  # nothing extracted, nothing kept
+    assert not (tmp_path / "l.json").exists()
+
+
+def _zip_symlink(name: str, target: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo(name)
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, target)
+    return buf.getvalue()

@@ -319,9 +319,10 @@ def _extract(archive: Path, dest: Path, spec: FileSpec) -> None:
                         target = _member_path(archive, info.filename, root, spec)
                         if target is None or info.is_dir():
                             continue
-                        if stat.S_ISLNK(info.external_attr >> 16):
-                            log.warning("%s: skipping symlink %s", archive, info.filename)
-                            continue
+                        if stat.S_ISLNK(info.external_attr >> 16):  # may point anywhere
+                            raise DataError(
+                                f"{archive}: member {info.filename!r} is a symlink; refused"
+                            )
                         with zf.open(info) as f:
                             _write_member(archive, f, target)
             else:
@@ -330,6 +331,11 @@ def _extract(archive: Path, dest: Path, spec: FileSpec) -> None:
                         target = _member_path(archive, member.name, root, spec)
                         if target is None or member.isdir():
                             continue
+                        if member.issym() or member.islnk():  # may point anywhere
+                            raise DataError(
+                                f"{archive}: member {member.name!r} is a link to "
+                                f"{member.linkname!r}; refused"
+                            )
                         if not member.isfile():
                             log.warning("%s: skipping non-regular member %s", archive, member.name)
                             continue

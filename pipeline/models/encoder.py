@@ -8,6 +8,7 @@ loads a hub name such as `bert-base-multilingual-cased` in real runs.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,11 @@ from pipeline.checkpoint import (
     set_rng_state,
 )
 from pipeline.config import fingerprint
+from pipeline.errors import TrainingError
 from pipeline.io import atomic_dir
 from pipeline.models.wordpiece import learn_vocab
 from pipeline.optim import make_optimizer, make_scheduler
+from pipeline.runtime.signals import Interrupted, sigterm_flag
 
 log = logging.getLogger(__name__)
 
@@ -200,34 +203,53 @@ def pretrain_mlm(
         next(batches)
     model.train()
     bar = tqdm(total=cfg["steps"], initial=step, desc="MLM pretraining", unit="step")
-    while step < cfg["steps"]:
-        batch = collator(next(batches))
-        loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        step += 1
-        history.append({"step": step, "mlm_loss": loss.item()})
-        bar.update(1)
-        bar.set_postfix(loss=f"{history[-1]['mlm_loss']:.3f}")
-        if step % cfg["checkpoint_every"] == 0 and step < cfg["steps"]:
-            save_checkpoint(
-                checkpoint_dir,
-                model,
-                {
-                    "key": key,
-                    "step": step,
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": rng_state(),
-                    "history": history,
-                },
-            )
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            checkpoint_dir,
+            model,
+            {
+                "key": key,
+                "step": step,
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "rng": rng_state(),
+                "history": history,
+            },
+        )
+
+    with sigterm_flag() as term:
+        while step < cfg["steps"]:
+            step = _pretrain_step(model, opt, sched, collator(next(batches)), step, history)
+            bar.update(1)
+            bar.set_postfix(loss=f"{history[-1]['mlm_loss']:.3f}")
+            if term["set"]:  # preempted: keep this step's work, then stop
+                checkpoint()
+                raise Interrupted(
+                    f"MLM pretraining: SIGTERM at step {step}: checkpoint written to "
+                    f"{checkpoint_dir}; rerun to resume"
+                )
+            if step % cfg["checkpoint_every"] == 0 and step < cfg["steps"]:
+                checkpoint()
     bar.close()
     with atomic_dir(out) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
     clear_checkpoint(checkpoint_dir)
     return {"history": history}
+
+
+def _pretrain_step(
+    model: Any, opt: Any, sched: Any, batch: dict[str, Any], step: int, history: list
+) -> int:
+    """One MLM step; a non-finite loss stops before the update reaches any checkpoint."""
+    loss = model(**batch).loss
+    if not math.isfinite(loss.item()):
+        raise TrainingError(f"MLM pretraining: loss is {loss.item()} at step {step + 1}")
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+    history.append({"step": step + 1, "mlm_loss": loss.item()})
+    return step + 1
