@@ -16,7 +16,6 @@ bit-identical on CPU.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -30,7 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from pipeline.errors import PipelineError
-from pipeline.io import atomic_dir
+from pipeline.io import atomic_dir, sha256_file
 
 MODEL_FILE = "model.safetensors"
 EXTRA_FILE = "extra.safetensors"
@@ -81,14 +80,6 @@ def plain(obj: Any) -> Any:
     return obj
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -122,7 +113,7 @@ def save_checkpoint(
                 "key": state.get("key"),
                 "step": state.get("step"),
                 "files": {
-                    n: {"bytes": (tmp / n).stat().st_size, "sha256": _sha256(tmp / n)}
+                    n: {"bytes": (tmp / n).stat().st_size, "sha256": sha256_file(tmp / n)}
                     for n in files
                 },
             }
@@ -197,7 +188,7 @@ def verify_checkpoint(path: str | Path) -> dict[str, Any]:
         size = f.stat().st_size
         if size != rec["bytes"]:
             raise _damaged(path, f"{name}: {size} bytes, the manifest says {rec['bytes']}")
-        if _sha256(f) != rec["sha256"]:
+        if sha256_file(f) != rec["sha256"]:
             raise _damaged(path, f"{name}: sha256 differs from the manifest")
     return manifest
 

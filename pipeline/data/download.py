@@ -15,7 +15,6 @@ Layout of `out_dir` after a successful call:
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -41,7 +40,7 @@ from tqdm import tqdm
 
 from pipeline.data.sources import FileSpec, Source, get_source
 from pipeline.errors import ConfigError, DataError, PipelineError
-from pipeline.io import atomic_dir, atomic_write_json, read_json
+from pipeline.io import atomic_dir, atomic_write_json, read_json, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +101,6 @@ class LockFile:
             data.setdefault(name, {})[target] = digest
             ordered = {n: dict(sorted(files.items())) for n, files in sorted(data.items())}
             atomic_write_json(self.path, ordered)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.io import sha256_file
+
 #: the packages whose versions can change a number
 PACKAGES = (
     "torch",
@@ -69,14 +71,6 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def dataset_digests(prepared: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
     """Per prepared dataset: the sha256 of its `summary.json` (which lists every split and its
     record count) and, for a downloaded one, the raw files' verified sha256s."""
@@ -85,7 +79,7 @@ def dataset_digests(prepared: Iterable[str | Path]) -> dict[str, dict[str, Any]]
         rec: dict[str, Any] = {}
         summary = d / "summary.json"
         if summary.exists():
-            rec["summary_sha256"] = _sha256(summary)
+            rec["summary_sha256"] = sha256_file(summary)
         complete = Path("data/raw") / d.name / ".complete.json"
         if complete.exists():
             try:
