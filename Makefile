@@ -1,6 +1,7 @@
 # make demo   — venv, install, the whole DAG on the embedded synthetic default, summary table
 # make test   — the test suite (this is what .ci/run calls)
 # make check  — fast static checks: ruff, snakemake --lint, dvc.yaml freshness
+# make bench  — the benchmark suite: one table, results/bench/*.json (BENCH_SKIP=dag: no DAG run)
 #
 # PyTorch: by default the CPU build of torch==2.13.0 (a wheel pip finds locally, e.g. in its
 # find-links, else the PyTorch CPU index), so no CUDA wheels are downloaded; torch's own
@@ -64,8 +65,13 @@ format: install
 dvc.yaml: install
 	python -m pipeline dvc-yaml
 
+# make bench — the benchmark suite, one table (scripts/bench.py; not part of `make test`), and
+# results/bench/<group>.json; the dag group takes ~10 minutes: `make bench BENCH_SKIP=dag`
+BENCH_SKIP ?=
+BENCH_ONLY ?=
+BENCH_ARGS ?=
 bench: install
-	python scripts/bench_demo.py
+	python scripts/bench.py --skip "$(BENCH_SKIP)" --only "$(BENCH_ONLY)" $(BENCH_ARGS)
 
 clean:
 	rm -rf data/raw data/prepared data/features models checkpoints results/predictions \

@@ -4,12 +4,15 @@ Inside a local Snakemake run the command is handed to the run's fork server (war
 pipeline/runtime/forkserver.py); without one, or when it refuses, it runs here.
 """
 
+import os
 import sys
 
 from pipeline.runtime import forkserver
 
 if __name__ == "__main__":
-    code = forkserver.forward(sys.argv[1:])
+    # a torchrun rank runs here, in its own process (its process group, its GPU), never forked
+    torchrun = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    code = None if torchrun else forkserver.forward(sys.argv[1:])
     if code is None:
         from pipeline.cli import main
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from pipeline.engine import BatchStream, TrainContext
-from pipeline.features import SplitData
+from pipeline.features import SplitData, take
 from pipeline.records import TLP
 from pipeline.tasks import for_task
 
@@ -236,7 +236,7 @@ def gradient_summaries(
             loss_sum = 0.0
             for _ in range(n_batches):
                 idx = stream.next()
-                batch = {k: v[idx].to(device) for k, v in split.tensors.items()}
+                batch = take(split.tensors, idx, device)
                 loss = tlp_loss(model, tlp, batch)
                 loss_sum += float(loss.detach())
                 if cs is None:

@@ -71,8 +71,33 @@ OPTIONAL_TRAINING_PROPS: dict[str, Any] = {
     # gradient-cosine diagnostic: 0 = exact (per-TLP gradients kept on the CPU), k > 0 = a
     # count sketch of k buckets per TLP (memory k floats per TLP, for mBERT-size encoders)
     "grad_cosine_sketch": _nonneg_int,
+    # batches cut to their longest row (`dynamic`; losses equal up to float rounding) or kept
+    # at features.max_length (`fixed`, the papers' code)
+    "padding": {"enum": ["dynamic", "fixed"]},
+    # training batches of similar lengths (sorted windows of 50 batches, batches shuffled; the
+    # same examples per epoch): faster with dynamic padding, but not the papers' random batches
+    "group_by_length": {"type": "boolean"},
+    # speed switches (pipeline/runtime/acceleration.py), CPU-safe defaults, kept in provenance
+    "precision": {"enum": ["fp32", "bf16"]},
+    "compile": {"oneOf": [{"type": "boolean"}, {"enum": ["inductor", "aot_eager", "eager"]}]},
+    "fused_adamw": {"enum": ["auto", True, False]},
+    "pin_memory": {"type": "boolean"},
+    # processes (GPUs) per training job: > 1 makes the train/finetune rules launch `torchrun
+    # --standalone --nproc_per_node N` and ask the scheduler for N GPUs (data-parallel STL/MTL/
+    # fine-tuning, parallel Reptile's trajectories over the ranks: pipeline/runtime/distributed.py)
+    "processes": _pos_int,
 }
-OPTIONAL_TRAINING_DEFAULTS: dict[str, Any] = {"selection": "mean", "grad_cosine_sketch": 0}
+OPTIONAL_TRAINING_DEFAULTS: dict[str, Any] = {
+    "selection": "mean",
+    "grad_cosine_sketch": 0,
+    "padding": "dynamic",
+    "group_by_length": False,
+    "precision": "fp32",
+    "compile": False,
+    "fused_adamw": "auto",
+    "pin_memory": True,
+    "processes": 1,
+}
 
 #: a TLP selection: "all", "task:<task>", "lang:<lang>", or an explicit list of TLPs
 SELECTION = {

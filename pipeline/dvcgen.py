@@ -3,11 +3,13 @@
 The DAG is built with Snakemake's own API (forceall, so every job appears). For each rule, the
 stage command is the rule's `shell:` template formatted with `${item}` for the wildcard (the same
 `python -m pipeline …` command Snakemake runs, minus the log redirect), deps are the rule's
-inputs (data and the pipeline/ modules it runs), outs its outputs, and `params:` the params.yaml
-sections the step reads (DVC_PARAMS in the rules). Every output, metrics and plots included, is
-cached by DVC and ignored by git: nothing a run computes is committed (a fresh clone computes it
-again); `dvc exp show` and `dvc metrics diff` read committed experiments' metrics from DVC's cache
-through dvc.lock.
+inputs (data and the pipeline/ modules it runs: a code stamp, logs/code/<group>.sha256, is
+written as its group's files, which DVC hashes itself), outs its outputs, and `params:` the
+params.yaml sections the step reads (DVC_PARAMS in the rules). Every output, metrics and plots
+included, is cached by DVC and ignored by git: nothing a run computes is committed (a fresh clone
+computes it again); `dvc exp show` and `dvc metrics diff` read committed experiments' metrics
+from DVC's cache through dvc.lock. The benchmark results (results/bench/) are top-level metrics
+only, no stage's output.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ HEADER = (
 
 #: outputs declared as DVC metrics (cached like every output; see the module docstring)
 METRICS = {"results/metrics.json"}
+#: the benchmark scripts' results (scripts/bench*.py: one JSON file per group, `metrics` flat
+#: numbers), a top-level metrics folder but no stage's output, so `dvc metrics show/diff` list
+#: them (DVC reads every JSON file of a listed folder)
+BENCH_METRICS = "results/bench"
 
 _TOY2D_CSV = "results/toy2d/trajectories.csv"
 _TOY2D_SWEEP = "results/toy2d/sweep.csv"
@@ -176,7 +182,14 @@ def _command(
     return re.sub(r"\s+", " ", cmd).strip()
 
 
-def _paths(files: Any, wildcards: list[str], skip: frozenset[int] = frozenset()) -> list[str]:
+def _paths(
+    files: Any,
+    wildcards: list[str],
+    skip: frozenset[int] = frozenset(),
+    stamps: dict[str, list[str]] | None = None,
+) -> list[str]:
+    """The patterns of `files` as DVC paths; a code stamp (`stamps`: stamp path -> its group's
+    files) stands for its files, which DVC hashes itself."""
     out = []
     for f in files:
         if id(f) in skip:
@@ -187,9 +200,17 @@ def _paths(files: Any, wildcards: list[str], skip: frozenset[int] = frozenset())
                 "(or declare the input in DVC_ITEM_DEPS)"
             )
         s = _template(str(f), wildcards)
-        if s not in out:
-            out.append(s)
+        for p in (stamps or {}).get(s, [s]):
+            if p not in out:
+                out.append(p)
     return out
+
+
+def code_stamps(workflow: Any) -> dict[str, list[str]]:
+    """Stamp path -> the code files of its group (CODE_STAMP, CODE_GROUPS in rules/common.smk)."""
+    pattern = workflow.globals.get("CODE_STAMP")
+    groups = workflow.globals.get("CODE_GROUPS", {})
+    return {pattern.format(group=g): list(files) for g, files in groups.items()} if pattern else {}
 
 
 def _split_jobs(rule: Any, jobs: list[Any], item_deps: dict[str, Any]) -> list[tuple]:
@@ -229,6 +250,7 @@ def stages_from_workflow(
     for job in workflow.dag.jobs:
         jobs_by_rule.setdefault(job.rule.name, []).append(job)
     stages: dict[str, Any] = {}
+    stamps = code_stamps(workflow)
     for rule in workflow.rules:
         jobs = jobs_by_rule.get(rule.name)
         if not jobs or not rule.shellcmd:
@@ -238,7 +260,7 @@ def stages_from_workflow(
         skip = frozenset(id(f) for f in rule.input if callable(f) and declared)
         for name, group, extra_deps, fields in _split_jobs(rule, jobs, item_deps or {}):
             stages[name] = _stage(
-                rule, group, extra_deps, fields, skip, workflow, dvc_params, item_fields
+                rule, group, extra_deps, fields, skip, workflow, dvc_params, item_fields, stamps
             )
     return stages
 
@@ -252,6 +274,7 @@ def _stage(
     workflow: Any,
     dvc_params: dict[str, list[str]],
     item_fields: dict[str, Any],
+    stamps: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """The DVC stage of some jobs of one rule (see `stages_from_workflow`)."""
     wcs = sorted(rule.wildcard_names)
@@ -265,7 +288,7 @@ def _stage(
     item_keys = frozenset(extra(first)) if wcs else frozenset()
     cmd = _command(rule, jobs[0], wcs, workflow.config, keys, item_keys)
     stage: dict[str, Any] = {"cmd": cmd}
-    deps = _paths(rule.input, wcs, skip) + extra_deps
+    deps = _paths(rule.input, wcs, skip, stamps) + extra_deps
     if deps:
         stage["deps"] = deps
     if keys:
@@ -294,7 +317,7 @@ def render(snakefile: Path = Path("Snakefile"), workdir: Path = Path(".")) -> st
         "stages": stages_from_workflow(
             workflow, dvc_params, item_fields, workflow.globals.get("DVC_ITEM_DEPS", {})
         ),
-        "metrics": sorted(METRICS),
+        "metrics": [*sorted(METRICS), BENCH_METRICS],
         "plots": [
             {"results/plots/train_loss": {"x": "step", "y": "loss", "template": "linear"}},
             {"results/plots/dev_score": {"x": "step", "y": "dev_mean", "template": "linear"}},

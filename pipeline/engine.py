@@ -13,9 +13,14 @@ from typing import Any
 
 import torch
 
-from pipeline.features import SplitData
+from pipeline.features import SplitData, take, trim_padding  # noqa: F401 (re-exported)
 from pipeline.records import TLP
+from pipeline.runtime import distributed
+from pipeline.runtime.acceleration import autocast
 from pipeline.tasks import for_task
+
+#: batches per sorting window of length-grouped streams (HF Trainer's megabatch multiplier)
+LENGTH_GROUP_BATCHES = 50
 
 
 class BatchStream:
@@ -23,18 +28,51 @@ class BatchStream:
 
     The state is two integers, so a resumed run continues with exactly the same batches.
     An incomplete last batch of an epoch is dropped (every batch has the same size).
+
+    With `group_by_length` (and the examples' `lengths`), an epoch visits exactly the same
+    examples as without (the permutation's first n // batch_size · batch_size), but each window
+    of LENGTH_GROUP_BATCHES batches is sorted by length (stable, longest first) before it is cut
+    into batches, and the epoch's batches are then shuffled with the same generator: batches of
+    similar lengths, so dynamic padding (features.trim_padding) cuts most of the padding away.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        seed: int,
+        lengths: torch.Tensor | None = None,
+        group_by_length: bool = False,
+    ) -> None:
         self.n, self.batch_size, self.seed = n, min(batch_size, n), seed
+        if group_by_length and (lengths is None or len(lengths) != n):
+            raise ValueError("group_by_length needs one length per example")
+        self.lengths = lengths if group_by_length else None
         self.epoch, self.pos = 0, 0
         self._perm: torch.Tensor | None = None
 
     def _permutation(self) -> torch.Tensor:
         if self._perm is None:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            self._perm = torch.randperm(self.n, generator=g)
+            perm = torch.randperm(self.n, generator=g)
+            if self.lengths is not None:
+                perm = self._grouped(perm, g)
+            self._perm = perm
         return self._perm
+
+    def _grouped(self, perm: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """The epoch's examples in length-sorted windows, cut into batches, batches shuffled."""
+        bs = self.batch_size
+        used = (self.n // bs) * bs
+        window = bs * LENGTH_GROUP_BATCHES
+        parts = []
+        for i in range(0, used, window):
+            chunk = perm[i : min(i + window, used)]
+            order = torch.argsort(self.lengths[chunk], descending=True, stable=True)
+            parts.append(chunk[order])
+        batches = torch.cat(parts).view(-1, bs)
+        batches = batches[torch.randperm(len(batches), generator=g)]
+        return torch.cat([batches.reshape(-1), perm[used:]])
 
     def next(self) -> torch.Tensor:
         if self.pos + self.batch_size > self.n:
@@ -73,6 +111,9 @@ class TrainContext:
     )
     #: the run's pseudo-tasks (X-METRA-ADA: record ids per support and query), read by the job
     pseudo_tasks: dict[str, Any] | None = None
+    #: several processes, one shard of every batch each (pipeline/runtime/distributed.py):
+    #: `mean_loss_step` keeps this rank's rows, `outer_step` averages the gradients first
+    data_parallel: bool = False
 
     @property
     def tlps(self) -> list[TLP]:
@@ -84,13 +125,31 @@ class TrainContext:
             return [float(self.streams[t].batches_per_epoch()) for t in self.tlps]
         return [float(len(self.train[t])) for t in self.tlps]
 
+    def take(
+        self, tensors: dict[str, torch.Tensor], rows: torch.Tensor | slice
+    ) -> dict[str, torch.Tensor]:
+        """`rows` of `tensors` as a batch on the device, with the run's padding and pinning
+        (every method draws its batches through here or `batch`)."""
+        return take(
+            tensors,
+            rows,
+            self.device,
+            self.params.get("padding", "dynamic"),
+            self.params.get("pin_memory", True),
+        )
+
     def batch(self, tlp: TLP) -> dict[str, torch.Tensor]:
         idx = self.streams[tlp].next()
         self.batches_drawn += 1
-        return {k: v[idx].to(self.device) for k, v in self.train[tlp].tensors.items()}
+        return self.take(self.train[tlp].tensors, idx)
+
+    def autocast(self):
+        """The forward pass's precision: bf16 autocast under `precision: bf16`, else a no-op."""
+        return autocast(self.device, self.params.get("precision", "fp32"))
 
     def loss(self, tlp: TLP, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return for_task(tlp.task).loss(self.model(tlp.task, batch), batch)
+        with self.autocast():
+            return for_task(tlp.task).loss(self.model(tlp.task, batch), batch)
 
     def functional_loss(
         self, params: dict[str, torch.Tensor], tlp: TLP, batch: dict[str, torch.Tensor]
@@ -98,12 +157,21 @@ class TrainContext:
         """The loss of `tlp` on `batch` with the model's parameters replaced by `params`
         (`torch.func.functional_call`; names missing from `params` keep the model's own): how
         MAML-style methods evaluate adapted parameters without copying the model."""
-        out = torch.func.functional_call(self.model, params, (tlp.task, batch))
-        return for_task(tlp.task).loss(out, batch)
+        with self.autocast():
+            out = torch.func.functional_call(self.model, params, (tlp.task, batch))
+            return for_task(tlp.task).loss(out, batch)
 
-    def outer_step(self) -> None:
+    def outer_step(self, logged: torch.Tensor | None = None) -> None:
         """Apply the accumulated `.grad`: clipping, one optimizer and one scheduler step,
-        `.grad` cleared, one optimizer step counted (every method's step ends here)."""
+        `.grad` cleared, one optimizer step counted (every method's step ends here).
+
+        Data-parallel (`data_parallel`): first `.grad` (and `logged`, the step's loss) become
+        their mean over the ranks, in one flat all-reduce, so clipping sees the global batch's
+        gradient and every rank takes the same step on the same parameters.
+        """
+        if self.data_parallel:
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            distributed.all_reduce_mean_(grads + ([logged] if logged is not None else []))
         if self.params.get("max_grad_norm"):
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.params["max_grad_norm"])
         self.optimizer.step()
@@ -129,11 +197,33 @@ class TrainContext:
         self.model.train()
         total = 0.0
         for tlp in tlps:
-            loss = self.loss(tlp, self.batch(tlp))
+            batch = self.batch(tlp)
+            if self.data_parallel:  # every rank drew the same global batch: keep my rows
+                batch = distributed.shard(batch)
+            loss = self.loss(tlp, batch)
             (loss / n).backward()
             total += loss.item()
+        if self.data_parallel:  # the global batch's loss, averaged with the gradients
+            logged = torch.tensor([total], dtype=torch.float64, device=self.device)
+            self.outer_step(logged)
+            return logged.item() / n
         self.outer_step()
         return total / n
+
+    def skip_inner_steps(self, tlp: TLP, k: int) -> None:
+        """Account for k inner steps on `tlp` that another rank runs (parallel Reptile over
+        several processes): its stream, the schedule and the counters advance exactly as if they
+        ran here, so this rank's next trajectory gets the batches and learning rates the
+        single-process run would give it."""
+        import warnings
+
+        with warnings.catch_warnings():  # scheduler.step() with no optimizer.step() is meant
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+            for _ in range(k):
+                self.streams[tlp].next()
+                self.batches_drawn += 1
+                self.scheduler.step()
+                self.inner_steps_done += 1
 
 
 def second_order():

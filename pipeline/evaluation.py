@@ -10,9 +10,10 @@ import numpy as np
 import torch
 
 from pipeline.data.store import load_split, locate
-from pipeline.features import SplitData, load_split_data
+from pipeline.features import SplitData, load_split_data, take
 from pipeline.metrics import main_metric
 from pipeline.records import TLP
+from pipeline.runtime.acceleration import autocast
 from pipeline.scoring import score, style_for
 from pipeline.tasks import for_task
 
@@ -20,21 +21,51 @@ from pipeline.tasks import for_task
 EVAL_SPLITS = ("dev", "test")
 
 
-@torch.no_grad()
 def model_outputs(
-    model: torch.nn.Module, data: SplitData, batch_size: int, device: torch.device
+    model: torch.nn.Module,
+    data: SplitData,
+    batch_size: int,
+    device: torch.device,
+    padding: str = "dynamic",
+    precision: str = "fp32",
 ) -> dict[str, np.ndarray]:
-    """Run the model over every feature of `data` in order; stack outputs as numpy arrays."""
+    """Run the model over every feature of `data`; outputs stacked in feature order (numpy).
+
+    With dynamic padding the features go through the model longest first, in batches of
+    similar lengths cut to their longest row (features.take), and come back in their own order;
+    per-token outputs (the task's `token_outputs`) are padded back to max_length with the
+    task's fill, so decoding sees the arrays fixed padding gives. Inference mode: no autograd
+    bookkeeping at all (evaluation never differentiates).
+    """
     was_training = model.training
     model.eval()
-    chunks: dict[str, list[np.ndarray]] = {}
     n = len(data)
-    for i in range(0, n, batch_size):
-        batch = {k: v[i : i + batch_size].to(device) for k, v in data.tensors.items()}
-        for k, v in model(data.tlp.task, batch).items():
-            chunks.setdefault(k, []).append(v.float().cpu().numpy())
+    fills: dict[str, float] = dict(getattr(for_task(data.tlp.task), "token_outputs", {}))
+    mask = data.tensors.get("attention_mask")
+    width = mask.shape[1] if mask is not None and mask.ndim == 2 else None
+    if padding == "dynamic" and mask is not None:
+        order = torch.argsort(mask.sum(dim=1), descending=True, stable=True)
+    else:
+        order = torch.arange(n)
+    chunks: dict[str, list[np.ndarray]] = {}
+    with torch.inference_mode(), autocast(device, precision):
+        for i in range(0, n, batch_size):
+            rows = order[i : i + batch_size]
+            batch = take(data.tensors, rows, device, padding)
+            for k, v in model(data.tlp.task, batch).items():
+                out = v.float().cpu().numpy()
+                if k in fills and width is not None and out.shape[1] < width:
+                    pad = [(0, 0)] * out.ndim
+                    pad[1] = (0, width - out.shape[1])
+                    out = np.pad(out, pad, constant_values=fills[k])
+                chunks.setdefault(k, []).append(out)
     model.train(was_training)
-    return {k: np.concatenate(v) for k, v in chunks.items()}
+    stacked = {k: np.concatenate(v) for k, v in chunks.items()}
+    if padding == "dynamic" and mask is not None:
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(n)
+        stacked = {k: v[inverse.numpy()] for k, v in stacked.items()}
+    return stacked
 
 
 def predict(
@@ -43,9 +74,11 @@ def predict(
     labels: dict[str, list[str]],
     batch_size: int,
     device: torch.device,
+    padding: str = "dynamic",
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """{record id: prediction} in the task's prediction format."""
-    outputs = model_outputs(model, data, batch_size, device)
+    outputs = model_outputs(model, data, batch_size, device, padding, precision)
     decode = for_task(data.tlp.task).decode
     return decode(data.records, data.features, outputs, labels, data.settings)
 
@@ -72,9 +105,11 @@ def evaluate(
     batch_size: int,
     device: torch.device,
     options: Mapping[str, Any] | None = None,
+    padding: str = "dynamic",
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Predict and score; adds `main` (the task's model-selection metric under `options`)."""
-    preds = predict(model, data, labels, batch_size, device)
+    preds = predict(model, data, labels, batch_size, device, padding, precision)
     task = data.tlp.task
     metrics = score(
         task,
@@ -96,6 +131,8 @@ def predict_splits(
     settings: Any,
     device: torch.device,
     batch_size: int = 64,
+    padding: str = "dynamic",
+    precision: str = "fp32",
 ) -> dict[tuple[TLP, str], dict[str, Any]]:
     """Predictions of `model` on every split of every TLP (the run's selected model: dev, then
     the one reading of test)."""
@@ -105,7 +142,9 @@ def predict_splits(
             data = load_split_data(
                 tlp, split, prepared_dirs, tokenizer, model.labels, settings, train=False
             )
-            out[tlp, split] = predict(model, data, model.labels[tlp.task], batch_size, device)
+            out[tlp, split] = predict(
+                model, data, model.labels[tlp.task], batch_size, device, padding, precision
+            )
     return out
 
 

@@ -65,6 +65,63 @@ class SplitData:
         return len(self.features)
 
 
+#: `training.padding`: `dynamic` cuts each batch to its longest row; `fixed` keeps max_length
+PADDINGS = ("dynamic", "fixed")
+
+
+def trim_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`batch` with its sequence columns cut to the longest row's length (dynamic padding).
+
+    Why it changes nothing but speed: features are right-padded to max_length (checked by
+    tasks.common.check_tokenizer), every padded position has attention_mask 0 and label
+    IGNORE_INDEX, so the model's outputs and losses at real positions are the same up to float
+    rounding (other matmul shapes), and the loss never read the rest. Sequence columns are the
+    2-D ones as wide as attention_mask; per-example columns (class labels, answer positions) stay.
+    """
+    mask = batch.get("attention_mask")
+    if mask is None or mask.ndim != 2 or mask.shape[0] == 0:
+        return batch
+    width = mask.shape[1]
+    longest = int(mask.sum(dim=1).max())
+    if longest >= width:
+        return batch
+    keep = max(longest, 1)
+    return {k: v[:, :keep] if v.ndim == 2 and v.shape[1] == width else v for k, v in batch.items()}
+
+
+def take(
+    tensors: dict[str, torch.Tensor],
+    rows: torch.Tensor | slice,
+    device: torch.device,
+    padding: str = "dynamic",
+    pin_memory: bool = True,
+) -> dict[str, torch.Tensor]:
+    """One batch: `rows` of every column, padding cut (on the host, before the copy) unless
+    `padding` is `fixed`, then moved to `device`.
+
+    On CUDA with `pin_memory` the gathered batch is page-locked first (torch's caching host
+    allocator makes that cheap) so the copy is asynchronous, as a DataLoader with
+    pin_memory=True does; the features already live in memory, so there is no per-batch CPU
+    work for DataLoader workers to hide.
+    """
+    batch = {k: v[rows] for k, v in tensors.items()}
+    if padding == "dynamic":
+        batch = trim_padding(batch)
+    elif padding != "fixed":
+        raise ValueError(f"padding: expected one of {PADDINGS}, got {padding!r}")
+    if device.type == "cuda" and pin_memory:
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def lengths(data: SplitData) -> torch.Tensor:
+    """Real (unpadded) sub-token count of every feature: what length grouping sorts by."""
+    mask = data.tensors.get("attention_mask")
+    if mask is None:
+        return torch.ones(len(data), dtype=torch.long)
+    return mask.sum(dim=1)
+
+
 def load_split_data(
     tlp: TLP,
     split: str,

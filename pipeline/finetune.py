@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.config import Run, fingerprint
 from pipeline.io import atomic_dir, atomic_write_json, read_json
 from pipeline.records import TLP
+from pipeline.runtime import distributed
 from pipeline.tasks import FeatureSettings, TaskFeatureSettings
 from pipeline.trainer import Trainer, model_dir_for
 
@@ -42,9 +43,12 @@ def finetune(
     init_model: Path,
     out: str | Path,
     checkpoints: str | Path,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Per target TLP: one STL candidate per learning rate from `init_model`; keep the best on
-    dev. Returns the run summary (also written to `out/summary.json`)."""
+    dev. Returns the run summary (also written to `out/summary.json`).
+
+    Under torchrun every candidate trains data-parallel on all ranks; rank 0 writes the files and
+    returns the summary, the other ranks return None."""
     checkpoints = Path(checkpoints)
     chosen: dict[TLP, tuple[dict[str, Any], Path, float, dict[str, float], str]] = {}
     for tlp in run.train_tlps:
@@ -64,11 +68,15 @@ def finetune(
                     init_model=init,
                 )
                 trainer.fit(done)
-                atomic_write_json(done / "key.json", key)
+                if distributed.is_main():
+                    atomic_write_json(done / "key.json", key)
+                distributed.barrier()  # (several processes) rank 0's files exist for all ranks
             candidates.append((read_json(done / "summary.json"), done, lr))
         best = max(candidates, key=lambda c: c[0]["best_dev_mean"])
         scores = {str(lr): s["best_dev_mean"] for s, _, lr in candidates}
         chosen[tlp] = (*best, scores, init.name)
+    if not distributed.is_main():  # (several processes) rank 0 writes the result
+        return None
     summary: dict[str, Any] = {"run": run.to_json(), "init": run.init, "tlps": {}}
     with atomic_dir(out) as tmp:
         for tlp, (best_summary, best_dir, best_lr, scores, init_name) in chosen.items():

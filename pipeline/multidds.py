@@ -224,8 +224,7 @@ class Rewards:
     def _batch(
         self, tensors: dict[str, torch.Tensor], stream: BatchStream
     ) -> dict[str, torch.Tensor]:
-        idx = stream.next()
-        return {k: v[idx].to(self.ctx.device) for k, v in tensors.items()}
+        return self.ctx.take(tensors, stream.next())
 
     def train_batch(self, tlp: TLP) -> dict[str, torch.Tensor]:
         return self._batch(self.ctx.train[tlp].tensors, self.train_streams[tlp])

@@ -6,8 +6,13 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with no weight decay on biases and LayerNorm weights (BERT convention)."""
+def make_optimizer(
+    model: torch.nn.Module, lr: float, weight_decay: float, fused: bool = False
+) -> torch.optim.AdamW:
+    """AdamW with no weight decay on biases and LayerNorm weights (BERT convention).
+
+    `fused`: one kernel for the whole update (runtime.acceleration.use_fused_adamw decides;
+    off by default, so CPU runs keep the foreach kernel's numbers)."""
     decay, no_decay = [], []
     for p in model.parameters():
         if not p.requires_grad:
@@ -17,7 +22,9 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=lr)
+    return (
+        torch.optim.AdamW(groups, lr=lr, fused=True) if fused else torch.optim.AdamW(groups, lr=lr)
+    )
 
 
 def make_scheduler(

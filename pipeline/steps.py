@@ -213,6 +213,26 @@ def run_clusters(cfg: dict[str, Any], run: Run) -> dict[Any, Any] | None:
     }
 
 
+def relaunch_under_torchrun(processes: int, argv: list[str]) -> None:
+    """Replace this process by `torchrun --standalone --nproc_per_node N -m pipeline <argv>`.
+
+    A run with `training.processes: N` > 1 launches itself, so the Snakemake rules, the
+    generated dvc.yaml and a hand-typed `python -m pipeline train …` stay one command; exec (not
+    a child) lets SIGTERM from a scheduler reach torchrun, which forwards it to every rank.
+    Under torchrun already (WORLD_SIZE set) nothing is relaunched.
+    """
+    import os
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    # `--`: torchrun's parser would take `--run` for an abbreviation of its `--run-path`
+    cmd += ["--nproc_per_node", str(processes), "-m", "pipeline", "--", *argv]
+    log.info("training.processes = %d: exec %s", processes, " ".join(cmd))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, cmd)
+
+
 def train(
     params: Sequence[str],
     run_id: str,
@@ -220,25 +240,50 @@ def train(
     checkpoints: str,
     predictions: str | None = None,
     scores: str | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Train one run (resuming from `checkpoints`), then predict dev and test of its evaluation
     TLPs with the dev-selected model(s) into `predictions` and score them into `scores`.
 
     The job already holds the model and the gold records, so prediction and scoring cost no
     second start-up (the training code depends on the metrics anyway, for dev selection). Test
     is read here once, after selection.
+
+    Under `torchrun` (`training.processes` > 1) every rank trains (pipeline/runtime/distributed.py)
+    and rank 0 alone writes the model, provenance, predictions and scores; the others return None
+    once training is done (the CLI then prints nothing for them).
     """
     from pipeline.checkpoint import clear_checkpoint
     from pipeline.finetune import finetune, model_dirs
     from pipeline.models.multitask import MultiTaskModel
+    from pipeline.runtime import distributed
     from pipeline.trainer import Trainer, model_dir_for
 
     cfg = load_params(params)
     run = get_run(cfg, run_id)
+    processes = int(run.params.get("processes", 1))
+    if processes > 1 and not distributed.launched():  # the job becomes its torchrun launch
+        argv = ["train", *(x for p in params for x in ("--params", p)), "--run", run_id]
+        argv += ["--out", out, "--checkpoints", checkpoints]
+        argv += ["--predictions", predictions] if predictions is not None else []
+        argv += ["--scores", scores] if scores is not None else []
+        relaunch_under_torchrun(processes, argv)
+    world = distributed.init()  # a no-op without torchrun
+    if not distributed.is_main():  # one log: the other ranks say only what goes wrong
+        logging.getLogger().setLevel(logging.WARNING)
+    if world.size != int(run.params.get("processes", 1)):
+        log.warning(
+            "%s: training.processes is %s but the job runs %d process(es)",
+            run.id,
+            run.params.get("processes", 1),
+            world.size,
+        )
     # the run's experiment may read other datasets than `data.sources` (its `sources`)
     args = (encoder_path(cfg), data_sources(cfg, run.experiment), feature_settings(cfg))
     if run.method == "finetune":
         summary = finetune(run, *args, Path("models/runs") / run.init, out, checkpoints)
+        if summary is None:  # not rank 0: rank 0 predicts, scores and writes alone
+            distributed.shutdown()
+            return None
         models = {(t,): MultiTaskModel.from_pretrained(d) for t, d in model_dirs(run, out).items()}
         result = {
             t: {k: v[k] for k in ("best_step", "best_dev_mean")} for t, v in summary["tlps"].items()
@@ -257,6 +302,9 @@ def train(
             clusters=run_clusters(cfg, run),
         )
         summary = trainer.fit(out, clear=False)
+        if not distributed.is_main():  # rank 0 predicts, scores and writes alone
+            distributed.shutdown()
+            return None
         if "best_by_task" in summary:  # one checkpoint per task: each task's TLPs with its own
             models = {
                 tuple(t for t in run.eval_tlps if t.task == task): MultiTaskModel.from_pretrained(
@@ -279,6 +327,7 @@ def train(
         if scores is not None:
             write_scores(cfg, run, preds, scores)
     clear_checkpoint(checkpoints)
+    distributed.shutdown()
     return result
 
 
@@ -293,10 +342,22 @@ def predict_models(
     device = pick_device()
     sources = data_sources(cfg, experiment)
     out: dict[tuple[Any, str], dict[str, Any]] = {}
+    training = cfg.get("training", {})
+    padding, precision = training.get("padding", "dynamic"), training.get("precision", "fp32")
     for tlps, (model, tok) in models.items():
         model.to(device)
         out.update(
-            predict_splits(model, tok, tlps, EVAL_SPLITS, sources, feature_settings(cfg), device)
+            predict_splits(
+                model,
+                tok,
+                tlps,
+                EVAL_SPLITS,
+                sources,
+                feature_settings(cfg),
+                device,
+                padding=padding,
+                precision=precision,
+            )
         )
     return out
 

@@ -36,14 +36,16 @@ from pipeline.config import (
     trains_on_dev,
 )
 from pipeline.engine import BatchStream, TrainContext
-from pipeline.errors import TrainingError
+from pipeline.errors import ConfigError, TrainingError
 from pipeline.evaluation import evaluate
 from pipeline.features import FEATURE_CACHE, cluster_split, load_split_data, merged_labels
+from pipeline.features import lengths as split_lengths
 from pipeline.io import atomic_dir, atomic_write_json
 from pipeline.methods import get_method
 from pipeline.models.multitask import MultiTaskModel
 from pipeline.optim import make_optimizer, make_scheduler
 from pipeline.records import TLP
+from pipeline.runtime import acceleration, distributed
 from pipeline.runtime.signals import Interrupted, sigterm_flag
 from pipeline.tasks import FeatureSettings, TaskFeatureSettings
 
@@ -51,12 +53,39 @@ log = logging.getLogger(__name__)
 
 
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """cuda if there is one (under torchrun: this rank's GPU, LOCAL_RANK), else cpu."""
+    return distributed.device()
 
 
 def stream_seed(seed: int, tlp: TLP) -> int:
     """A per-TLP data-order seed that does not depend on which other TLPs are trained."""
     return (seed * 1_000_003 + sum(ord(c) * 31**i for i, c in enumerate(str(tlp)))) % 2**31
+
+
+def check_parallelism(method_cls: Any, run: Run, streams: dict[TLP, BatchStream]) -> bool:
+    """Whether the run shards its batches over several processes (torchrun): True for a
+    data-parallel method (STL, MTL, fine-tuning) under a world of N > 1, False for one process or
+    a method that spreads its own work (parallel Reptile); refuses methods of one process only
+    and batches that N ranks cannot split evenly (equal shards make the mean of the ranks'
+    per-example-mean losses the loss of the global batch, exactly)."""
+    n = distributed.world().size
+    if n == 1:
+        return False
+    kind = method_cls.parallelism
+    if kind is None:
+        raise ConfigError(
+            f"{run.id}: method {run.method!r} runs in one process only; launch it without "
+            f"torchrun (training.processes: 1), not with {n} processes"
+        )
+    if kind != "data":
+        return False
+    odd = {str(t): s.batch_size for t, s in streams.items() if s.batch_size % n}
+    if odd:
+        raise ConfigError(
+            f"{run.id}: batch sizes {odd} do not split into {n} equal shards; use a multiple "
+            f"of {n} (a TLP smaller than batch_size uses its size as the batch)"
+        )
+    return True
 
 
 def model_dir_for(run_dir: str | Path, task: str) -> Path:
@@ -119,6 +148,8 @@ class Trainer:
         self.model.to(self.device)
         self.train_splits = {t: train_split_of(self.p, t) for t in run.train_tlps}
         self.select_tlps = selection_tlps(run)
+        if not distributed.is_main():  # several processes: rank 0 writes the feature caches,
+            distributed.barrier()  # the others read them once it is done (main_first)
         self.train_data = {
             t: load_split_data(
                 t,
@@ -163,10 +194,19 @@ class Trainer:
             )
             for t in self.select_tlps
         }
+        if distributed.is_main():
+            distributed.barrier()
         # fine-tuning is STL from another run's model
         method_cls = get_method("stl" if run.method == "finetune" else run.method)
+        group = self.p.get("group_by_length", False)
         streams = {
-            t: BatchStream(len(d), self.p["batch_size"], stream_seed(self.p["seed"], t))
+            t: BatchStream(
+                len(d),
+                self.p["batch_size"],
+                stream_seed(self.p["seed"], t),
+                lengths=split_lengths(d) if group else None,
+                group_by_length=group,
+            )
             for t, d in self.train_data.items()
         }
         per_step = method_cls.inner_steps_per_step(self.p)
@@ -177,7 +217,14 @@ class Trainer:
         else:
             self.total_steps = method_cls.total_steps(self.p, self.p["steps"])
         method_cls.prepare_model(self.model, self.p)  # (MetaXL's RTN) before the optimizer
-        opt = make_optimizer(self.model, self.p["lr"], self.p["weight_decay"])
+        self.acceleration = acceleration.options(self.p, self.device)
+        acceleration.compile_encoder(self.model, self.p.get("compile", False))
+        opt = make_optimizer(
+            self.model,
+            self.p["lr"],
+            self.p["weight_decay"],
+            fused=self.acceleration["fused_adamw"],
+        )
         sched = make_scheduler(
             opt, self.p["warmup_steps"], self.total_steps * per_step, self.p["schedule"]
         )
@@ -191,6 +238,7 @@ class Trainer:
             self.device,
             dev=self.dev_data,
             pseudo_tasks=pseudo_tasks,
+            data_parallel=check_parallelism(method_cls, run, streams),
         )
         self.method = method_cls(self.ctx, self.p)
         self.key = fingerprint(
@@ -217,7 +265,14 @@ class Trainer:
     def dev_scores(self) -> dict[str, dict[str, float]]:
         return {
             str(t): evaluate(
-                self.model, d, self.labels[t.task], 64, self.device, self.p.get("metrics")
+                self.model,
+                d,
+                self.labels[t.task],
+                64,
+                self.device,
+                self.p.get("metrics"),
+                self.acceleration["padding"],
+                self.acceleration["precision"],
             )
             for t, d in self.dev_data.items()
         }
@@ -306,6 +361,8 @@ class Trainer:
             return self._fit(out, clear, term)
 
     def _checkpoint(self, step: int, history: list, best: dict) -> None:
+        if not distributed.is_main():  # every rank holds the same state: rank 0 saves it
+            return
         save_checkpoint(
             self.checkpoint_dir,
             self.model,
@@ -318,7 +375,16 @@ class Trainer:
         step, history, best = self._resume()
         last_saved = step
         started = time.time()
-        bar = tqdm(total=self.total_steps, initial=step, desc=f"train {self.run.id}", unit="step")
+        # several processes (torchrun): rank 0 alone shows progress, evaluates dev (the others
+        # wait for it in their next all-reduce), keeps the best weights and writes every file
+        main = distributed.is_main()
+        bar = tqdm(
+            total=self.total_steps,
+            initial=step,
+            desc=f"train {self.run.id}",
+            unit="step",
+            disable=not main,
+        )
         while step < self.total_steps:
             logs = self.method.step()
             step += 1
@@ -336,7 +402,8 @@ class Trainer:
             entry: dict[str, Any] = {"step": step, "loss": logs["loss"]}
             bar.update(1)
             bar.set_postfix(loss=f"{logs['loss']:.3f}")
-            if (step % p["eval_every"] == 0 or step == self.total_steps) and self.dev_data:
+            evaluate_now = step % p["eval_every"] == 0 or step == self.total_steps
+            if evaluate_now and self.dev_data and main:
                 scores = self.dev_scores()
                 entry["dev"] = {t: s["main"] for t, s in scores.items()}
                 entry["dev_mean"] = mean_main(scores)
@@ -368,7 +435,8 @@ class Trainer:
                         }
             entry.update({k: v for k, v in logs.items() if k not in ("loss",)})
             history.append(entry)
-            if term["set"]:  # preempted: keep this step's work, then stop
+            # preempted: keep this step's work, then stop (all ranks at the same step)
+            if distributed.any_rank(term["set"]):
                 self._checkpoint(step, history, best)
                 bar.close()
                 raise Interrupted(
@@ -387,7 +455,7 @@ class Trainer:
             selection = "last"
         summary = {
             "run": self.run.to_json(),
-            "options": self.method.options(),
+            "options": {**self.method.options(), "acceleration": self.acceleration},
             # one split for every TLP, or per TLP (`dev_tlps`)
             "train_split": (
                 next(iter(set(self.train_splits.values())))
@@ -417,6 +485,8 @@ class Trainer:
             summary["best_by_task"] = {
                 t: {"step": b["step"], "dev_mean": b["score"]} for t, b in per_task.items()
             }
+        if not main:  # rank 0 writes the model, history and summary
+            return summary
         with atomic_dir(out) as tmp:
             for task, b in per_task.items():  # `model.<task>`: the checkpoint best for the task
                 self.model.load_state_dict(b["weights"])

@@ -19,7 +19,7 @@ rule represent:
         model="models/runs/{run}",
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         plan="data/plan.json",
-        code=code(*TRAIN_CODE, "report/representations.py"),
+        code=code_stamp("represent", *TRAIN_CODE, "report/representations.py"),
     params:
         presets=PARAMS,
         run=lambda w: canon(RUNS[w.run].to_json()),
@@ -49,7 +49,7 @@ from pipeline.config import forgetting_settings
 
 FORGETTING_RUNS = [rid for rid, r in RUNS.items() if r.params.get("forgetting") and r.report]
 FORGETTING = forgetting_settings(config)
-FORGETTING_CODE = code("experiments/__init__.py", "experiments/forgetting.py")
+FORGETTING_CODE = code_stamp("forgetting", "experiments/__init__.py", "experiments/forgetting.py")
 
 
 DVC_PARAMS["forgetting_pretrained"] = ["forgetting", "encoder"]

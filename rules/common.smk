@@ -9,6 +9,7 @@ import sys
 
 from snakemake.settings.types import DeploymentMethod
 
+from pipeline.code_stamps import write_stamp
 from pipeline.config import CLUSTERS_DIR, cluster_name, experiment_runs, layout, validate
 from pipeline.data.plan import describe_sources, needed_splits
 from pipeline.errors import ConfigError
@@ -103,20 +104,29 @@ RESOURCES = {
 TINY_SCALE = {"mem_mb": 8, "runtime": 4}  # divisors for the embedded tiny encoder
 
 
-def job_resources(rule_name):
+def job_resources(rule_name, run=None):
     """A rule's `resources:` (gpu, cpus_per_task, mem_mb, runtime), from RESOURCES.
 
     `gpu` is always set (0 on CPU rules), so `--resources gpu=N` bounds GPU jobs on a
     workstation and the SLURM executor asks for `--gpus` only where a model is trained or run.
     Partition and account are a cluster's business: the profile or the command line sets them.
+    `run` (wildcards -> Run; train and finetune): a run with `training.processes: N` (or the
+    experiment's `processes`) trains in N processes under torchrun, so its job asks for N times
+    the GPUs and CPUs of one.
     """
     gpu_capable, cpus, mem_mb, runtime = RESOURCES[rule_name]
     if LOCAL_ENCODER:
         mem_mb = max(1000, mem_mb // TINY_SCALE["mem_mb"])
         runtime = max(10, runtime // TINY_SCALE["runtime"])
         cpus = 1
+    gpu = int(gpu_capable and not LOCAL_ENCODER)
+    if run is not None:
+        def _times(n):
+            return lambda wildcards: n * int(run(wildcards).params.get("processes", 1))
+
+        gpu, cpus = _times(gpu), _times(cpus)
     return {
-        "gpu": int(gpu_capable and not LOCAL_ENCODER),
+        "gpu": gpu,
         "cpus_per_task": cpus,
         "mem_mb": mem_mb,
         "runtime": runtime,
@@ -143,6 +153,27 @@ def code(*modules):
         else:
             files.add(path)
     return sorted(files)
+
+
+# A step's code input is its group's stamp, one small file holding the sha256 of each file of
+# the group, not the files themselves (pipeline/code_stamps.py): editing a file of a group reruns
+# that group's jobs as before, and planning stats each file once per group instead of once per
+# job (~55 files x every train job of a preset). The stamps are brought up to date here, as the
+# rules are read (no job writes them); dvc.yaml lists the files themselves (pipeline.dvcgen).
+CODE_STAMP = "logs/code/{group}.sha256"
+CODE_GROUPS = {}  # group -> code(*modules) of its steps
+
+
+def code_stamp(group, *modules):
+    """The code input of the steps of `group`: its stamp over `code(*modules)`, up to date."""
+    files = code(*modules)
+    if group in CODE_GROUPS:
+        if CODE_GROUPS[group] != files:
+            raise ValueError(f"code group {group!r} declared twice with different files")
+    else:
+        CODE_GROUPS[group] = files
+        write_stamp(CODE_STAMP.format(group=group), files)
+    return CODE_STAMP.format(group=group)
 
 
 # A run id is `<experiment>[.<group>…].s<seed>`, a fine-tuning run `<meta run>.ft.<all|task.lang>`.

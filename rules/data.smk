@@ -10,7 +10,7 @@ rule generate:
     output:
         directory("data/raw/synthetic"),
     input:
-        code=code("data/synthetic.py", "data/writers.py"),
+        code=code_stamp("generate", "data/synthetic.py", "data/writers.py"),
     params:
         presets=PARAMS,
         benchmark=canon(config["benchmark"]),
@@ -30,7 +30,7 @@ rule download:
     output:
         directory("data/raw/{dataset}"),
     input:
-        code=code("data/download.py", "data/sources.py", "data/sources.yaml"),
+        code=code_stamp("download", "data/download.py", "data/sources.py", "data/sources.yaml"),
     resources:
         **job_resources("download"),
     log:
@@ -48,7 +48,7 @@ rule prepare:
         directory("data/prepared/{dataset}"),
     input:
         raw="data/raw/{dataset}",
-        code=code(*DATA_CODE),
+        code=code_stamp("prepare", *DATA_CODE),
     params:
         layout=lambda w: layout(config, w.dataset),
         options=lambda w: " ".join(
@@ -79,7 +79,7 @@ rule plan:
         "data/plan.json",
     input:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
-        code=code("data/plan.py", "data/store.py"),
+        code=code_stamp("plan", "data/plan.py", "data/store.py"),
     params:
         presets=PARAMS,
         needs=sorted(f"{t}:{sp}" for t, sps in needed_splits(RUNS.values()).items() for sp in sps),

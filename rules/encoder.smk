@@ -7,7 +7,7 @@ rule tokenizer:
     input:
         corpus=CORPUS,
         plan="data/plan.json",
-        code=code("corpus.py", "models/encoder.py", "data/store.py"),
+        code=code_stamp("tokenizer", "corpus.py", "models/encoder.py", "data/store.py"),
     params:
         presets=PARAMS,
         tokenizer=canon(config["encoder"]["tokenizer"]),
@@ -31,7 +31,9 @@ rule pretrain:
     input:
         tokenizer="models/tokenizer",
         corpus=CORPUS,
-        code=code("corpus.py", "models/encoder.py", "checkpoint.py", "optim.py", "data/store.py"),
+        code=code_stamp(
+            "pretrain", "corpus.py", "models/encoder.py", "checkpoint.py", "optim.py", "data/store.py"
+        ),
     params:
         presets=PARAMS,
         architecture=canon(config["encoder"]["architecture"]),

@@ -13,7 +13,7 @@ rule report:
         representations=expand("results/representations/{run}", run=REPRESENT_RUNS),
         # MLM loss and l2 distance of the `forgetting` runs (rules/analysis.smk; none: empty)
         forgetting=expand("results/forgetting/{run}.json", run=FORGETTING_RUNS),
-        code=code("report"),
+        code=code_stamp("report", "report"),
     params:
         presets=PARAMS,
         report=canon(config["report"]),

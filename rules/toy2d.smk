@@ -16,7 +16,8 @@ rule toy2d:
     output:
         directory("results/toy2d"),
     input:
-        code=code(
+        code=code_stamp(
+            "toy2d",
             "experiments/__init__.py", "experiments/toy2d.py", "experiments/toy2d_plots.py",
             "experiments/toy2d_study.py", "methods", "engine.py", "optim.py", "sampling.py",
             "multidds.py", "analysis.py", "features.py", "metrics.py", "models/__init__.py",

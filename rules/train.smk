@@ -10,7 +10,7 @@ TRAIN_CODE = [
     "trainer.py", "finetune.py", "multidds.py", "analysis.py", "engine.py", "features.py",
     "evaluation.py", "checkpoint.py", "optim.py", "sampling.py", "metrics.py", "scoring.py",
     "methods", "models", "tasks", "data/store.py", "data/pseudo_tasks.py", "runtime/signals.py",
-    "runtime/provenance.py",
+    "runtime/provenance.py", "runtime/distributed.py",
 ]
 
 
@@ -23,7 +23,10 @@ rule pseudo_tasks:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         plan="data/plan.json",
         encoder=[ENCODER] if LOCAL_ENCODER else [],
-        code=code("methods/xmetra_tasks.py", "data/pseudo_tasks.py", "models/embed.py", "data/store.py"),
+        code=code_stamp(
+            "pseudo_tasks", "methods/xmetra_tasks.py", "data/pseudo_tasks.py", "models/embed.py",
+            "data/store.py",
+        ),
     params:
         presets=PARAMS,
         # what the tasks depend on (not the learning rates: those do not rebuild them)
@@ -57,7 +60,7 @@ rule clusters:
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         plan="data/plan.json",
         encoder=[ENCODER] if LOCAL_ENCODER else [],
-        code=code("data/clusters.py", "models/embed.py", "data/store.py"),
+        code=code_stamp("clusters", "data/clusters.py", "models/embed.py", "data/store.py"),
     params:
         presets=PARAMS,
         clustering=canon(config.get("clustering", {})),
@@ -95,7 +98,7 @@ rule train:
         clusters=lambda w: (
             [f"{CLUSTERS_DIR}/{run_cluster(w.run)}.json"] if run_cluster(w.run) else []
         ),
-        code=code(*TRAIN_CODE),
+        code=code_stamp("train", *TRAIN_CODE),
     params:
         presets=PARAMS,
         run=lambda w: canon(RUNS[w.run].to_json()),
@@ -103,7 +106,7 @@ rule train:
         data=canon(config["data"]),
         encoder=canon(config["encoder"]),
     resources:
-        **job_resources("train"),
+        **job_resources("train", run=lambda w: RUNS[w.run]),
     log:
         "logs/train/{run}.log",
     benchmark:
@@ -128,14 +131,14 @@ rule finetune:
         init="models/runs/{meta}",
         prepared=expand("data/prepared/{dataset}", dataset=DATASETS),
         plan="data/plan.json",
-        code=code(*TRAIN_CODE),
+        code=code_stamp("train", *TRAIN_CODE),
     params:
         presets=PARAMS,
         run=lambda w: canon(RUNS[f"{w.meta}.ft.{w.part}"].to_json()),
         features=canon(config["features"]),
         data=canon(config["data"]),
     resources:
-        **job_resources("finetune"),
+        **job_resources("finetune", run=lambda w: RUNS[f"{w.meta}.ft.{w.part}"]),
     log:
         "logs/train/{meta}.ft.{part}.log",
     benchmark:

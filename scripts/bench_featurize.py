@@ -49,6 +49,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import datasets  # noqa: E402
 from tokenizers import (  # noqa: E402
@@ -140,10 +141,10 @@ class BenchData:
         self.qa, self.tagging, self.texts, self.source = qa, tagging, texts, source
 
 
-def synthetic_data(seed: int, n_qa: int, n_tagging: int) -> BenchData:
+def synthetic_data(seed: int, n_qa: int, n_tagging: int, n_texts: int = 20000) -> BenchData:
     rng = random.Random(seed)
     words = sampler(rng, make_lexicon(rng))
-    texts = [" ".join(words(30)) for _ in range(20000)]
+    texts = [" ".join(words(30)) for _ in range(n_texts)]
     qa, tagging = qa_records(rng, words, n_qa), tagging_records(rng, words, n_tagging)
     return BenchData(qa, tagging, texts, f"synthetic ASCII pseudo-words (seed {seed})")
 
@@ -504,7 +505,91 @@ def print_table(results: list[dict]) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def bare_batched_qa(rows: list[dict], tokenizer, s: FeatureSettings, chunk: int = 1000) -> int:
+    """The fast tokenizer's batched pair call alone on the records' texts, `chunk` records per
+    call (as Dataset.map's batches): the limit of any featurizer built on it."""
+    n = 0
+    for i in range(0, len(rows), chunk):
+        part = rows[i : i + chunk]
+        enc = tokenizer(
+            [r["question"].lstrip() for r in part],
+            [r["context"] for r in part],
+            truncation="only_second",
+            max_length=s.max_length,
+            stride=s.doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding="max_length",
+        )
+        n += len(enc["input_ids"])
+    return n
+
+
+def bare_batched_tagging(rows: list[dict], tokenizer, s: FeatureSettings, chunk: int = 1000) -> int:
+    n = 0
+    for i in range(0, len(rows), chunk):
+        enc = tokenizer(
+            [r["tokens"] for r in rows[i : i + chunk]],
+            is_split_into_words=True,
+            truncation=True,
+            max_length=s.max_length,
+            padding="max_length",
+        )
+        n += len(enc["input_ids"])
+    return n
+
+
+def load_data(args: argparse.Namespace) -> tuple[BenchData, list[str]]:
+    """The bench records (real files when given or present, else synthetic) and the tags."""
+    real = args.real or (None if args.synthetic or not REALDATA.is_dir() else REALDATA)
+    if real is None:
+        data = synthetic_data(args.seed, args.n_qa, args.n_tagging, args.n_texts)
+        return data, TAGS
+    data = real_data(real, args.n_qa, args.n_tagging)
+    return data, sorted({t for r in data.tagging for t in r["tags"]})
+
+
+def pair(name, recs, tokenizer, labels, settings, bare) -> dict[str, Callable[[], object]]:
+    """`task.featurize` of the records and the bare batched tokenizer call on their texts."""
+    task = get_task_type(name)
+    records = datasets.Dataset.from_list(recs)
+    return {
+        "featurize": lambda: task.featurize(records, tokenizer, labels, settings, True),
+        "bare": lambda: bare(recs, tokenizer, settings),
+    }
+
+
+def run(args: argparse.Namespace) -> list:
+    """The `featurize` rows of scripts/bench.py: `task.featurize` vs the bare fast tokenizer's
+    batched call on the same texts (the limit), QA and tagging, in examples per second;
+    --repeats alternated rounds, medians."""
+    from bench_common import Row, Target, alternated, medians
+
+    datasets.disable_progress_bars()
+    data, tags = load_data(args)
+    tokenizer = make_tokenizer(data.texts, args.vocab_size)
+    rows = []
+    for name, recs, labels, settings, bare in (
+        ("qa", data.qa, {}, QA_SETTINGS, bare_batched_qa),
+        ("tagging", data.tagging, {"tags": tags}, TAG_SETTINGS, bare_batched_tagging),
+    ):
+        t = medians(alternated(pair(name, recs, tokenizer, labels, settings, bare), args.repeats))
+        n = len(recs)
+        rows.append(
+            Row(
+                "featurize",
+                f"{name} task.featurize vs bare batched tokenizer call",
+                n / t["featurize"],
+                n / t["bare"],
+                "ex/s",
+                Target("ratio", ">=", 0.85),
+                extra={"examples": n, "data": data.source},
+            )
+        )
+    return rows
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group()
     src.add_argument(
@@ -521,17 +606,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-slow-tagging", type=int, default=2500)
     ap.add_argument("--vocab-size", type=int, default=8000)
     ap.add_argument("--seed", type=int, default=0, help="synthetic data only")
+    ap.add_argument("--n-texts", type=int, default=20000, help="synthetic tokenizer texts")
     ap.add_argument("--json", type=Path, help="also write the figures here")
-    args = ap.parse_args(argv)
+    return ap
 
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     datasets.disable_progress_bars()
-    real = args.real or (None if args.synthetic or not REALDATA.is_dir() else REALDATA)
-    if real is None:
-        data = synthetic_data(args.seed, args.n_qa, args.n_tagging)
-        tags = TAGS
-    else:
-        data = real_data(real, args.n_qa, args.n_tagging)
-        tags = sorted({t for r in data.tagging for t in r["tags"]})
+    data, tags = load_data(args)
     tokenizer = make_tokenizer(data.texts, args.vocab_size)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -30,6 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import Row, Target, alternated, medians, memory_rows  # noqa: E402
 from bench_reptile import TLPS, build, model_args, sync  # noqa: E402
 
 from pipeline.methods.gradnorm import GradNorm  # noqa: E402
@@ -37,13 +38,62 @@ from pipeline.methods.gradvac import GradVac  # noqa: E402
 from pipeline.methods.pcgrad import PCGrad  # noqa: E402
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--steps", type=int, default=4, help="steps per round and method")
     ap.add_argument("--tasks", type=int, default=len(TLPS), help="T, tasks per step")
     model_args(ap)
-    args = ap.parse_args()
+    return ap
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    """The `steps` rows of scripts/bench.py: a PCGrad, GradVac and GradNorm step vs an MTL step
+    on the same T batches (T backward passes and one optimizer step; streams rewound before
+    each; alternated rounds, medians), and memory."""
+    torch.set_num_threads(args.threads)
+    T = min(args.tasks, len(TLPS))
+    ctx = build(args)
+    p = {**ctx.params, "tasks_per_step": T, "temperature": 1.0}
+    methods = {"PCGrad": PCGrad(ctx, p), "GradVac": GradVac(ctx, p), "GradNorm": GradNorm(ctx, p)}
+    tlps = ctx.tlps[:T]
+    start = {t: s.state_dict() for t, s in ctx.streams.items()}
+
+    def rewound(fn: Callable[[], object]) -> Callable[[], None]:
+        def go() -> None:
+            for t, s in ctx.streams.items():
+                s.load_state_dict(start[t])
+            for _ in range(args.steps):
+                fn()
+
+        return go
+
+    mtl = rewound(lambda: ctx.mean_loss_step(tlps))
+    variants = {"MTL": mtl, **{name: rewound(m.step) for name, m in methods.items()}}
+    t = medians(alternated(variants, args.rounds, lambda: sync(args.device)))
+    rows = [
+        Row(
+            "steps",
+            f"{name} step vs MTL step (T={T} backward)",
+            t[name] / args.steps,
+            t["MTL"] / args.steps,
+            "s",
+            Target("ratio", "<=", 1.1),
+        )
+        for name in methods
+    ]
+    for name, m in methods.items():
+        rows += memory_rows("steps", f"{name} vs MTL", rewound(m.step), mtl, args.device)
+    params = [q for q in ctx.model.parameters() if q.requires_grad]
+    weights = sum(q.numel() * q.element_size() for q in params)
+    rows.append(
+        Row("steps", "PCGrad/GradVac (T, D) gradient buffer vs weights", T * weights, weights, "B")
+    )
+    return rows
+
+
+def main() -> None:
+    args = parser().parse_args()
     torch.set_num_threads(args.threads)
     T = min(args.tasks, len(TLPS))
 

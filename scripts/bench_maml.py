@@ -29,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import Row, Target, medians, memory_rows, saved_bytes  # noqa: E402
 from bench_reptile import TLPS, build, model_args, sync  # noqa: E402
 
 from pipeline.methods import maml_core  # noqa: E402
@@ -62,27 +63,61 @@ def interleaved(
     return times
 
 
-def saved_bytes(fn: Callable[[], None]) -> int:
-    """Bytes of the tensors autograd saves for backward while `fn` runs (an upper bound on the
-    activation memory: tensors saved twice are counted twice)."""
-    total = 0
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return total
-
-
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--inner", type=int, default=2, help="inner steps n")
     model_args(ap)
-    args = ap.parse_args()
+    return ap
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    """The `steps` rows of scripts/bench.py: first- and second-order MAML meta-steps vs the
+    n + 1 plain training steps on the same batches (alternated rounds, medians), and memory."""
+    torch.set_num_threads(args.threads)
+    ctx = build(args)
+    tlp, n = TLPS[0], args.inner
+    batches = fixed_batches(ctx, tlp, n + 1)
+    task = MetaTask([(tlp, b) for b in batches[:n]], (tlp, batches[n]))
+
+    def plain() -> None:
+        ctx.model.train()
+        for b in batches:
+            for_task(tlp.task).loss(ctx.model(tlp.task, b), b).backward()
+            ctx.outer_step()
+
+    variants = {
+        "plain": plain,
+        "fo": lambda: maml_core.meta_step(ctx, [task], 1e-5, True),
+        "so": lambda: maml_core.meta_step(ctx, [task], 1e-5, False),
+    }
+    t = medians(interleaved(variants, args.rounds, args.device))
+    base = f"{n + 1} plain steps"
+    rows = [
+        Row(
+            "steps",
+            f"MAML 1st order n={n} vs {base}",
+            t["fo"],
+            t["plain"],
+            "s",
+            Target("ratio", "<=", 1.15),
+        ),
+        Row("steps", f"MAML 2nd order n={n} vs {base}", t["so"], t["plain"], "s"),
+    ]
+
+    def grads(fo: bool) -> Callable[[], None]:
+        def go() -> None:
+            maml_core.accumulate_meta_gradient(ctx, [task], 1e-5, fo)
+            ctx.optimizer.zero_grad(set_to_none=True)
+
+        return go
+
+    rows += memory_rows("steps", "MAML 2nd vs 1st order", grads(False), grads(True), args.device)
+    return rows
+
+
+def main() -> None:
+    args = parser().parse_args()
     torch.set_num_threads(args.threads)
     ctx = build(args)
     tlp = TLPS[0]

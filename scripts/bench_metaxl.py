@@ -31,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_common import Row, medians, memory_rows  # noqa: E402
 from bench_maml import interleaved, saved_bytes  # noqa: E402
 from bench_reptile import build, model_args  # noqa: E402
 
@@ -61,11 +62,31 @@ def method(args: argparse.Namespace, cls: type[JointTraining], **over: Any) -> J
     return cls(ctx, params)
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=15)
     model_args(ap)
-    args = ap.parse_args()
+    return ap
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    """The `steps` rows of scripts/bench.py: a MetaXL step vs a JT w/ RTN step on the same
+    batches (alternated rounds, medians), and memory."""
+    torch.set_num_threads(args.threads)
+    jt = method(args, JointTraining, rtn=True)
+    xl = method(args, MetaXL, meta_lr=3e-5)
+    fixed = jt._batches()
+    jt._batches = lambda: fixed  # type: ignore[method-assign]
+    xl._batches = lambda: fixed  # type: ignore[method-assign]
+    t = medians(interleaved({"jt": jt.step, "xl": xl.step}, args.rounds, args.device))
+    return [
+        Row("steps", "MetaXL step vs JT w/ RTN step", t["xl"], t["jt"], "s"),
+        *memory_rows("steps", "MetaXL vs JT w/ RTN", xl.step, jt.step, args.device),
+    ]
+
+
+def main() -> None:
+    args = parser().parse_args()
     torch.set_num_threads(args.threads)
     jt = method(args, JointTraining, rtn=True)
     xl = method(args, MetaXL, meta_lr=3e-5)

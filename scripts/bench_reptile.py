@@ -25,6 +25,9 @@ import torch
 from transformers import BertConfig, BertModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_common import Row, Target, alternated, medians, saved_bytes  # noqa: E402
 
 from pipeline.analysis import task_gradient_cosine
 from pipeline.engine import BatchStream, TrainContext, interpolate, restore, snapshot
@@ -109,13 +112,74 @@ def model_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--device", default="cpu")
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=25)
     ap.add_argument("--inner", type=int, default=12, help="inner steps per round and method")
     model_args(ap)
     ap.add_argument("--update-every", type=int, default=10, help="MultiDDS update interval")
-    args = ap.parse_args()
+    return ap
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    """The `steps` rows of scripts/bench.py: Reptile and Sequential Reptile per inner step vs an
+    MTL step (alternated rounds, medians), autograd memory of one step of each vs MTL's, and
+    MultiDDS's reward computation vs the training compute between two reward updates."""
+    torch.set_num_threads(args.threads)
+    m, k, K = 4, 3, 12
+    if args.inner % (m * k) or args.inner % K:
+        raise SystemExit(f"--inner must be a multiple of {m * k} and {K}")
+    ctx = build(args)
+    p = {**ctx.params, "temperature": 1.0}
+    methods = {
+        "MTL": (MTL(ctx, p), 1),
+        f"Reptile m={m} k={k}": (Reptile(ctx, {**p, "m": m, "k": k}), m * k),
+        f"Seq Reptile K={K}": (SequentialReptile(ctx, {**p, "inner_steps": K}), K),
+    }
+    variants = {
+        name: (lambda meth=meth, inner=inner: [meth.step() for _ in range(args.inner // inner)])
+        for name, (meth, inner) in methods.items()
+    }
+    times = medians(alternated(variants, args.rounds, lambda: sync(args.device)))
+    per = {name: t / args.inner for name, t in times.items()}
+    target = Target("ratio", "<=", 1.05)
+    rows = [
+        Row("steps", f"{name} inner step vs MTL step", per[name], per["MTL"], "s", target)
+        for name in list(methods)[1:]
+    ]
+    # per inner step: a step() call is one meta-step of `inner` inner steps
+    saved = {name: saved_bytes(meth.step) / inner for name, (meth, inner) in methods.items()}
+    for name in list(methods)[1:]:
+        rows.append(
+            Row(
+                "steps",
+                f"{name} memory vs MTL (autograd saved/step)",
+                saved[name],
+                saved["MTL"],
+                "B",
+            )
+        )
+    interval = per[f"Reptile m={m} k={k}"] * m * k * args.update_every
+    for mode in ("cosine", "faithful"):
+        rewards = Rewards(ctx, TLPS, mode, seed=0)
+        t = medians(
+            alternated({mode: rewards}, max(1, min(args.rounds, 7)), lambda: sync(args.device))
+        )
+        rows.append(
+            Row(
+                "steps",
+                f"MultiDDS {mode} rewards vs {args.update_every} Reptile meta-step(s)",
+                t[mode],
+                interval,
+                "s",
+                note="baseline: the training compute between two reward updates",
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    args = parser().parse_args()
     torch.set_num_threads(args.threads)
     m, k, K = 4, 3, 12
     assert args.inner % (m * k) == 0 and args.inner % K == 0

@@ -5,9 +5,10 @@ Three measures: `validate` (config only), a `score` job on a small SQuAD-format 
 issue's "a score job starts in <= 1 s"), and the imports a training job pays in a fresh
 interpreter (the trainer, transformers' BERT, datasets), which a forked job does not pay at all.
 Rounds alternate fresh and forked calls; medians are printed with their ratio, and written to
-results/bench/startup.json (so `dvc metrics diff` can show a regression).
+results/bench/startup.json (so `dvc metrics diff` can show a regression; the format of
+scripts/bench.py, whose `startup` group this is).
 
-    python scripts/bench_startup.py [--rounds 5]
+    python scripts/bench_startup.py [--rounds 5] [--no-imports] [--out DIR]
 
 Printed figures only; nothing here is asserted.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
 from pipeline.runtime import forkserver  # noqa: E402
 
@@ -60,11 +62,18 @@ def squad_files(folder: Path) -> tuple[Path, Path]:
     return folder / "gold.json", folder / "pred.json"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--out", default=str(REPO / "results/bench/startup.json"))
-    args = ap.parse_args()
+    ap.add_argument(
+        "--no-imports", action="store_true", help="leave out timing the training imports (~6 s)"
+    )
+    ap.add_argument("--out", default=str(REPO / "results/bench"), help="folder of startup.json")
+    return ap
+
+
+def measure(rounds: int, imports: bool = True) -> tuple[dict[str, dict[str, float]], float]:
+    """Median seconds, fresh and forked, of each measure, and the server's warm-up."""
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
         os.environ.setdefault(var, "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -79,32 +88,61 @@ def main() -> None:
     forkserver.start(log, watch_pid=os.getpid())
     forked_env = dict(os.environ)
     validate = [sys.executable, "-m", "pipeline", "validate"]
-    timed(validate, forked_env)  # waits for the server's imports
-    warm = time.perf_counter() - started
-    rows: dict[str, dict[str, float]] = {}
     try:
+        timed(validate, forked_env)  # waits for the server's imports
+        warm = time.perf_counter() - started
         times: dict[str, list[float]] = {k: [] for k in ("fv", "kv", "fs", "ks", "imports")}
-        for _ in range(args.rounds):
+        for _ in range(rounds):
             times["fv"].append(timed(validate, fresh_env))
             times["kv"].append(timed(validate, forked_env))
             times["fs"].append(timed(score, fresh_env))
             times["ks"].append(timed(score, forked_env))
-            times["imports"].append(timed([sys.executable, "-c", IMPORTS], fresh_env))
+            if imports:
+                times["imports"].append(timed([sys.executable, "-c", IMPORTS], fresh_env))
     finally:
         forkserver.stop_current()
-    med = {k: statistics.median(v) for k, v in times.items()}
-    rows["validate job"] = {"fresh_s": med["fv"], "forked_s": med["kv"]}
-    rows["score job"] = {"fresh_s": med["fs"], "forked_s": med["ks"]}
-    rows["training imports"] = {"fresh_s": med["imports"], "forked_s": 0.0}
+        os.environ.pop(forkserver.SOCKET_ENV, None)
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    rows = {
+        "validate job": {"fresh_s": med["fv"], "forked_s": med["kv"]},
+        "score job": {"fresh_s": med["fs"], "forked_s": med["ks"]},
+    }
+    if imports:
+        rows["training imports"] = {"fresh_s": med["imports"], "forked_s": 0.0}
+    return rows, warm
+
+
+def run(args: argparse.Namespace) -> list:
+    """The `startup` rows of scripts/bench.py: each job forked from the warm server vs the same
+    job in a fresh interpreter (alternated rounds, medians); a score job's target: <= 1 s."""
+    return run_rows(*measure(args.rounds, not args.no_imports))
+
+
+def main() -> None:
+    args = parser().parse_args()
+    rows, warm = measure(args.rounds, not args.no_imports)
     print(f"{'measure':<22}{'fresh s':>10}{'forked s':>10}{'ratio':>10}")
     for name, r in rows.items():
         ratio = r["forked_s"] / r["fresh_s"] if r["fresh_s"] else float("nan")
         print(f"{name:<22}{r['fresh_s']:>10.2f}{r['forked_s']:>10.2f}{ratio:>10.3f}")
     print(f"server warm-up (once per Snakemake run): {warm:.1f} s; target: a job starts in <= 1 s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"rounds": args.rounds, "warm_s": warm, **rows}, indent=2) + "\n")
+    from bench_common import device_info, write_group
+
+    out = write_group("startup", run_rows(rows, warm), device_info(), Path(args.out))
     print(f"-> {out}")
+
+
+def run_rows(rows: dict[str, dict[str, float]], warm: float) -> list:
+    from bench_common import Row, Target
+
+    out = []
+    for name, r in rows.items():
+        target = Target("candidate", "<=", 1.0, "s") if name == "score job" else None
+        out.append(
+            Row("startup", f"{name}: forked vs fresh", r["forked_s"], r["fresh_s"], "s", target)
+        )
+    out.append(Row("startup", "fork server warm-up (once per run)", warm, None, "s"))
+    return out
 
 
 if __name__ == "__main__":

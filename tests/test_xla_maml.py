@@ -58,7 +58,7 @@ def xla_run(tlps=("nli/l0", "nli/l1", "nli/l2"), evals=None, **over) -> Run:
 def ids_of(t: Trainer, task: str, lang: str, batch: dict) -> list[str]:
     """Example ids of a batch's rows, found by their input ids among the TLP's features."""
     data = t.ctx.train[TLP(task, lang)]
-    rows = data.tensors["input_ids"]
+    rows = data.tensors["input_ids"][:, : batch["input_ids"].shape[1]]  # a batch is cut
     out = []
     for row in batch["input_ids"]:
         hit = (rows == row).all(dim=1).nonzero()

@@ -17,6 +17,12 @@ class Method(ABC):
     """One training method. Subclasses set `name` and implement `step`."""
 
     name: str = ""
+    #: how the method uses several processes (torchrun, pipeline/runtime/distributed.py):
+    #: `data` — every rank takes a shard of each batch and gradients are averaged before the
+    #: step (the engine's `mean_loss_step`/`outer_step`); `trajectories` — the method spreads
+    #: its own independent work over the ranks (parallel Reptile); None — one process only (the
+    #: trainer refuses a launch with several)
+    parallelism: str | None = None
 
     def __init__(self, ctx: TrainContext, params: dict[str, Any]) -> None:
         self.ctx = ctx

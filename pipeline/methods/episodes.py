@@ -153,7 +153,8 @@ class Episodes:
         for lg, i in picks:
             data = self.ctx.train[TLP(task, lg)].tensors
             parts.append({k: v[i : i + 1] for k, v in data.items()})
-        return {k: torch.cat([p[k] for p in parts]).to(self.ctx.device) for k in parts[0]}
+        stacked = {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+        return self.ctx.take(stacked, slice(None))
 
     def _union(self, g: torch.Generator, task: str, langs: list[str]) -> Batch:
         """A non-parallel batch from the union of `langs`' examples."""

@@ -36,6 +36,7 @@ MIXING = ("sample", "concat")
 
 class MTL(Method):
     name = "mtl"
+    parallelism = "data"  # a shard of every batch per rank, gradients averaged
 
     def __init__(self, ctx, params: dict[str, Any]) -> None:
         super().__init__(ctx, params)

@@ -85,6 +85,7 @@ def anneal_lambda(t: float, k: float, t0: float) -> float:
 
 class RecAdam(MTL):
     name = "recadam"
+    parallelism = None  # (MTL's data parallelism is untested with its penalty hooks)
 
     def __init__(self, ctx: TrainContext, params: dict[str, Any]) -> None:
         p = method_params(self.name, params)

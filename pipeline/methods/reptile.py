@@ -24,11 +24,24 @@ Defaults and the choices the papers and the reference code differ on (all in `op
     authors' code (seed-implementations §1.5 T6); Algorithm 1 updates after every meta-step, i.e.
     `update_every: 1`).
   * The learning-rate schedule advances per inner step (the reference steps it per meta-step).
+
+Several processes (`torchrun`, pipeline/runtime/distributed.py; `parallelism = "trajectories"`):
+every rank draws the same m TLPs (same seeded sampler, same MultiDDS state), rank r runs
+trajectories r, r + N, … from θ and only accounts for the others (`ctx.skip_inner_steps`: their
+batches and learning-rate steps are consumed as if they ran), and the outer update all-reduces
+Σ_i (θ_i − θ): θ ← lerp(θ, θ + Σ/m, β) on every rank. That equals the single-process meta-step
+(to float tolerance: the sums are grouped differently) when the trajectories are independent
+given θ, i.e. with `optimizer_state: reset` (any schedule: each trajectory's learning rates are
+its own inner-step indices) and no dropout (each rank has its own dropout masks). With
+`optimizer_state: shared` the single-process trajectories are chained through AdamW's moments,
+which several processes cannot reproduce: that combination is refused.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import torch
 
 from pipeline.config import method_params
 from pipeline.engine import TrainContext, interpolate, restore, snapshot
@@ -42,10 +55,12 @@ from pipeline.methods.trajectory import (
     parse_temperature,
     reset_optimizer_state,
 )
+from pipeline.runtime import distributed
 
 
 class Reptile(Method):
     name = "reptile"
+    parallelism = "trajectories"
 
     def __init__(self, ctx: TrainContext, params: dict[str, Any]) -> None:
         super().__init__(ctx, params)
@@ -61,6 +76,13 @@ class Reptile(Method):
             raise ConfigError(
                 f"m: {self.m} TLPs without replacement, but the run has only {len(ctx.tlps)}"
             )
+        self.world = distributed.world().size
+        if self.world > 1 and self.optimizer_state == "shared":
+            raise ConfigError(
+                f"optimizer_state: shared chains the m trajectories of a meta-step through one "
+                f"AdamW state, which {self.world} processes cannot reproduce; use "
+                "`optimizer_state: reset` (independent trajectories) or one process"
+            )
         self.sampling = TLPSampling(ctx, p, parse_temperature(p["temperature"]))
         self.meta_steps = 0
 
@@ -70,6 +92,8 @@ class Reptile(Method):
         return int(p["m"]) * int(p["k"])
 
     def step(self) -> dict[str, Any]:
+        if self.world > 1:
+            return self._step_distributed()
         ctx = self.ctx
         params = list(ctx.model.parameters())
         theta = snapshot(params)
@@ -91,6 +115,39 @@ class Reptile(Method):
         logs.update(self.sampling.after_meta_step(self.meta_steps))
         return logs
 
+    def _step_distributed(self) -> dict[str, Any]:
+        """One meta-step over the ranks: mine are trajectories rank, rank + N, …; the summed
+        deltas Σ_i (θ_i − θ) and losses are all-reduced (one flat buffer per dtype)."""
+        ctx, w = self.ctx, distributed.world()
+        params = list(ctx.model.parameters())
+        theta = snapshot(params)
+        tlps = self.sampling.draw_many(self.m, self.replacement)
+        acc = [torch.zeros_like(t) for t in theta]
+        loss_sum = torch.zeros(1, dtype=torch.float64, device=theta[0].device)
+        mine = 0
+        for i, tlp in enumerate(tlps):
+            if i % w.size != w.rank:
+                ctx.skip_inner_steps(tlp, self.k)
+                continue
+            if mine:
+                restore(params, theta)
+            reset_optimizer_state(ctx.optimizer)  # (`shared` is refused with several ranks)
+            loss_sum += sum(ctx.inner_step(tlp) for _ in range(self.k))
+            with torch.no_grad():
+                torch._foreach_add_(acc, torch._foreach_sub(params, theta))
+            mine += 1
+        distributed.all_reduce_sum_([*acc, loss_sum])
+        with torch.no_grad():
+            mean = torch._foreach_add(theta, acc, alpha=1.0 / self.m)  # θ + Σ/m = mean_i θ_i
+        interpolate(params, theta, mean, self.beta)
+        self.meta_steps += 1
+        logs: dict[str, Any] = {
+            "loss": loss_sum.item() / (self.m * self.k),
+            "tlps": [str(t) for t in tlps],
+        }
+        logs.update(self.sampling.after_meta_step(self.meta_steps))
+        return logs
+
     def options(self) -> dict[str, Any]:
         return {
             "m": self.m,
@@ -101,6 +158,11 @@ class Reptile(Method):
             "inner_optimizer": type(self.ctx.optimizer).__name__,
             "outer_update": "theta + beta * mean_i(theta_i - theta) (lerp, plain SGD)",
             "lr_schedule_unit": "inner_step",
+            **(
+                {"processes": self.world, "trajectories": "rank r runs r, r + N, ... (all-reduce)"}
+                if self.world > 1
+                else {}
+            ),
             **self.sampling.options(),
         }
 

@@ -9,6 +9,7 @@ from pipeline.methods.base import Method
 
 class STL(Method):
     name = "stl"
+    parallelism = "data"  # a shard of every batch per rank, gradients averaged
 
     def step(self) -> dict[str, Any]:
         (tlp,) = self.ctx.tlps

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from pipeline.config import temperature
@@ -19,6 +20,7 @@ from pipeline.engine import TrainContext
 from pipeline.errors import ConfigError
 from pipeline.multidds import MultiDDS, Rewards, resolve_dev
 from pipeline.records import TLP
+from pipeline.runtime import distributed
 from pipeline.sampling import CategoricalSampler, temperature_probs
 
 OPTIMIZER_STATES = ("shared", "reset")
@@ -87,6 +89,8 @@ class TLPSampling:
         logs: dict[str, Any] = {}
         if meta_step % int(self.dds_cfg["update_every"]) == 0:
             r = self.rewards()
+            if distributed.world().size > 1:  # rank 0's rewards: one sampler state on all ranks
+                r = np.asarray(distributed.broadcast_floats(r), dtype=np.float64)
             self.sampler.set_probs(self.dds.update(r))
             logs["rewards"] = {str(t): float(x) for t, x in zip(self.ctx.tlps, r)}
             logs["sampling_probs"] = self.probs_log()

@@ -86,7 +86,7 @@ class XMETRA(Method):
                 "(stale pseudo-tasks: rerun the pseudo_tasks step)"
             ) from None
         data = self.ctx.train[tlp].tensors
-        return tlp, {k: v[rows].to(self.ctx.device) for k, v in data.items()}
+        return tlp, self.ctx.take(data, rows)
 
     def _task(self, raw: Mapping[str, Any], inner_steps: int) -> maml_core.MetaTask:
         support = self._batch(raw["support"])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.io import sha256_file
+from pipeline.runtime.acceleration import options as acceleration_options
 
 #: the packages whose versions can change a number
 PACKAGES = (
@@ -111,7 +112,10 @@ def provenance(
     device: Any,
     prepared: Iterable[str | Path],
 ) -> dict[str, Any]:
-    """The provenance record of one run."""
+    """The provenance record of one run (`distributed`: how many processes trained it, and the
+    torch.distributed backend; 1 and null for a plain `python -m pipeline` job)."""
+    from pipeline.runtime.distributed import world
+
     return {
         "run": run.id,
         "seed": run.params.get("seed"),
@@ -121,5 +125,8 @@ def provenance(
         "packages": package_versions(),
         "data": dataset_digests(prepared),
         "device": device_info(device),
+        "distributed": world().describe(),
+        # precision, compile, fused AdamW, pinning, padding, length grouping, as resolved
+        "acceleration": acceleration_options(run.params, device),
         "argv": [Path(sys.argv[0]).name, *sys.argv[1:]],
     }

@@ -77,6 +77,9 @@ class TaskType(Protocol):
     #: True where the head classifies the whole sequence from its first position (pair, single):
     #: with `encoder.pooler` on, `MultiTaskModel` then hands it the encoder's pooled output.
     uses_pooler: bool
+    #: per-sub-token outputs ([B, T, ...]) and the value that stands for a cut-off padding
+    #: position when dynamically padded outputs are padded back to max_length for decoding
+    token_outputs: dict[str, float]
 
     def featurize(
         self,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -131,9 +133,23 @@ def encoder_call_kwargs(settings: FeatureSettings) -> dict[str, Any]:
     }
 
 
+def int_array(rows: Sequence[Sequence[Any]], *shape: int) -> np.ndarray:
+    """Equal-length rows of ints (or of int pairs: give the trailing 2) as one int64 array.
+
+    np.fromiter over the flattened rows: about twice as fast as np.asarray on nested lists, and
+    4x on the lists of offset tuples, which asarray parses one tuple at a time.
+    """
+    flat: Any = itertools.chain.from_iterable(rows)
+    for _ in shape[2:]:
+        flat = itertools.chain.from_iterable(flat)
+    return np.fromiter(flat, dtype=np.int64, count=math.prod(shape)).reshape(shape)
+
+
 def encoder_columns(enc: Mapping[str, Any]) -> Batch:
     """The encoder columns of a padded batch encoding as [N, max_length] int64 arrays."""
-    return {c: np.asarray(enc[c], dtype=np.int64) for c in ENCODER_COLUMNS}
+    n = len(enc["input_ids"])
+    width = len(enc["input_ids"][0]) if n else 0
+    return {c: int_array(enc[c], n, width) for c in ENCODER_COLUMNS}
 
 
 def run_featurizer(
@@ -223,9 +239,10 @@ def column_array(features: datasets.Dataset, name: str) -> np.ndarray:
 def word_ids_array(enc: Any, n: int, length: int) -> np.ndarray:
     """[n, length] word index of every sub-token, -1 for special tokens and padding."""
     out = np.full((n, length), -1, dtype=np.int64)
-    for i in range(n):
-        ids = enc.encodings[i].word_ids
-        out[i, : len(ids)] = [-1 if w is None else w for w in ids]
+    if n:
+        # None -> NaN in one C-level conversion (padded rows all have `length` entries)
+        ids = np.array([e.word_ids for e in enc.encodings[:n]], dtype=np.float64)
+        out[:, : ids.shape[1]] = np.nan_to_num(ids, nan=-1).astype(np.int64)
     return out
 
 
@@ -390,6 +407,7 @@ class BatchedTask:
 
     name: str
     uses_pooler: bool = False
+    token_outputs: dict[str, float] = {}  # noqa: RUF012 - read-only class default
 
     def feature_schema(self, settings: Any, train: bool) -> dict[str, Any]:
         raise NotImplementedError

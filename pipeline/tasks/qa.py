@@ -33,6 +33,7 @@ from pipeline.tasks.common import (
     encoder_call_kwargs,
     encoder_columns,
     encoder_features,
+    int_array,
     int_seq,
     masked_cross_entropy,
     output_array,
@@ -147,9 +148,7 @@ def _pair_windows(
         **encoder_call_kwargs(settings),
     )
     sample = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
-    offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(
-        len(sample), settings.max_length, 2
-    )
+    offsets = int_array(enc["offset_mapping"], len(sample), settings.max_length, 2)
     ctx = context_mask(enc, len(sample), settings.max_length)
     return sample, encoder_columns(enc), offsets, ctx
 
@@ -157,9 +156,9 @@ def _pair_windows(
 def context_mask(enc: Any, n: int, length: int) -> np.ndarray:
     """[n, length] True where a token belongs to the context (sequence id 1)."""
     mask = np.zeros((n, length), dtype=bool)
-    for i in range(n):
-        seq = enc.encodings[i].sequence_ids
-        mask[i, : len(seq)] = [s == 1 for s in seq]
+    if n:  # None -> NaN in one C-level conversion (padded rows all have `length` entries)
+        seq = np.array([e.sequence_ids for e in enc.encodings[:n]], dtype=np.float64)
+        mask[:, : seq.shape[1]] = seq == 1
     return mask
 
 
@@ -237,6 +236,13 @@ class QAHead(nn.Module):
 
 class ExtractiveQA(BatchedTask):
     name = "qa"
+    #: a cut-off padding position ranks below every real one, so it never takes an n-best slot
+    #: (with fixed padding, padding logits can displace context tokens from the n-best: the
+    #: one way dynamic padding can change a QA prediction; `padding: fixed` keeps utils_qa's)
+    token_outputs = {  # noqa: RUF012
+        "start_logits": float(np.finfo(np.float32).min),
+        "end_logits": float(np.finfo(np.float32).min),
+    }
 
     def encode_batch(
         self,
@@ -294,14 +300,25 @@ class ExtractiveQA(BatchedTask):
     def loss(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     ) -> torch.Tensor:
-        """Mean of start and end cross-entropy; positions beyond the sequence are ignored, as HF
-        clamps them to T and uses T as ignore index."""
+        """Mean of start and end cross-entropy over the window's real sub-tokens; positions
+        beyond the sequence are ignored, as HF clamps them to T and uses T as ignore index.
+
+        Padding positions get no probability mass. HF's BertForQuestionAnswering spreads some
+        over them too, so its loss depends on how much padding a batch carries (fixed or
+        dynamic, and the batch's longest window); masking makes the loss the same under any
+        padding, which is what lets `padding: dynamic` train exactly as `fixed` does.
+        """
         t = outputs["start_logits"].shape[1]
         start = batch["start_positions"].long().clamp(0, t)
         end = batch["end_positions"].long().clamp(0, t)
+        s_logits, e_logits = outputs["start_logits"], outputs["end_logits"]
+        if "attention_mask" in batch:
+            pad = batch["attention_mask"][:, :t] == 0
+            low = torch.finfo(s_logits.dtype).min
+            s_logits, e_logits = s_logits.masked_fill(pad, low), e_logits.masked_fill(pad, low)
         return (
-            masked_cross_entropy(outputs["start_logits"], start, ignore_index=t)
-            + masked_cross_entropy(outputs["end_logits"], end, ignore_index=t)
+            masked_cross_entropy(s_logits, start, ignore_index=t)
+            + masked_cross_entropy(e_logits, end, ignore_index=t)
         ) / 2
 
     def decode(
@@ -312,10 +329,20 @@ class ExtractiveQA(BatchedTask):
         labels: dict[str, list[str]],
         settings: FeatureSettings,
     ) -> dict[str, Any]:
-        """{record id: answer text}; "" where no window has a valid span."""
+        """{record id: answer text}; "" where no window has a valid span.
+
+        Padding positions rank below every real one: utils_qa lets them take n-best slots
+        (they are never valid spans, so a model unsure of the answer can end up with fewer
+        candidates or none), which would make a prediction depend on the padding (fixed or
+        dynamic); here it does not, and no real candidate is lost.
+        """
         n = len(features)
         start = output_array(outputs, "start_logits", n)
         end = output_array(outputs, "end_logits", n)
+        if n:
+            pad = column_array(features, "attention_mask")[:, : start.shape[1]] == 0
+            low = np.finfo(np.float32).min
+            start, end = np.where(pad, low, start), np.where(pad, low, end)
         contexts = dict(zip(records["id"], records["context"]))
         best: dict[str, tuple[float, str]] = {}
         if n:
