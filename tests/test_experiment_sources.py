@@ -140,7 +140,7 @@ def test_train_predict_and_score_steps_read_their_experiments_sources(world, mon
     assert locate(QA0, seen["plain"], "train").name == "a"
     assert locate(QA0, seen["plain"], "dev").name == "a"
 
-    def predict_splits(model, tok, tlps, splits, sources, *args):
+    def predict_splits(model, tok, tlps, splits, sources, *args, **kwargs):
         seen["predicted"] = sources
         return {}
 
