@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from pipeline.features import SplitData, take, trim_padding  # noqa: F401 (re-exported)
+from pipeline.features import SplitData, take
 from pipeline.records import TLP
 from pipeline.runtime import distributed
 from pipeline.runtime.acceleration import autocast

@@ -7,7 +7,7 @@ max_length as the featurizer pads. Model: the BERT of scripts/bench_reptile.py (
 2 layers unless --hidden/--layers say otherwise) with the nli head.
 
 * training: fixed = a plain `BatchStream` and the full max_length batch; dynamic =
-  `BatchStream(..., lengths=, group_by_length=True)` and `pipeline.engine.trim_padding(batch)`
+  `BatchStream(..., lengths=, group_by_length=True)` and `pipeline.features.trim_padding(batch)`
   (each batch cut to its longest attention_mask row); both then do forward, backward and an AdamW
   step. --steps steps per round and variant, rounds alternated.
 * evaluation: `pipeline.evaluation.model_outputs(..., padding="fixed")` vs `padding="dynamic"`
@@ -92,8 +92,9 @@ def build_model(args: argparse.Namespace) -> torch.nn.Module:
 def api():
     """The padding API under test, or the reason it cannot be used (not landed yet)."""
     try:
-        from pipeline.engine import BatchStream, trim_padding
+        from pipeline.engine import BatchStream
         from pipeline.evaluation import model_outputs
+        from pipeline.features import trim_padding
     except ImportError as e:
         return None, f"padding API not available ({e})"
     import inspect

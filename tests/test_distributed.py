@@ -29,7 +29,7 @@ import torch
 
 from pipeline.errors import ConfigError
 from pipeline.runtime import distributed
-from tests.meta_helpers import SETTINGS, make_run, weights
+from tests.meta_helpers import SETTINGS, make_run, trainer, weights
 
 TLPS = ["nli/l0", "nli/l1"]
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -68,19 +68,8 @@ def world_nodrop(tiny_world, tmp_path_factory) -> dict:
 
 
 def build(world: dict, case: str, ckpt: Path):
-    from pipeline.trainer import Trainer
-
     method, over = CASES[case]
-    torch.set_num_threads(1)
-    return Trainer(
-        make_run(method, TLPS, dropout=0.0, **over),
-        world["encoder"],
-        [world["prepared"]],
-        SETTINGS,
-        ckpt,
-        torch.device("cpu"),
-        cache_dir=world["root"] / "features",
-    )
+    return trainer(world, make_run(method, TLPS, dropout=0.0, **over), ckpt)
 
 
 def result(t) -> dict[str, Any]:
