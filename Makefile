@@ -1,4 +1,5 @@
-# make demo   — venv, install, the whole DAG on the embedded synthetic default, summary table
+# make demo   — venv, install, the whole DAG on the embedded synthetic default, then the jobs and
+#               seconds per stage, the headline table and the path of results/report.html
 # make test   — the test suite (this is what .ci/run calls)
 # make check  — fast static checks: ruff, snakemake --lint, dvc.yaml freshness
 # make bench  — the benchmark suite: one table, results/bench/*.json (BENCH_SKIP=dag: no DAG run)
@@ -48,6 +49,7 @@ install: $(STAMP)
 demo: install
 	snakemake --cores $(CORES)
 	python scripts/demo_summary.py
+	python -m pipeline summary
 
 test: install
 	python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -181,6 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True)
 
+    p = sub.add_parser(
+        "summary",
+        help="print the headline comparison of a finished run (test mean ± sd, best marked, "
+        "significance) and the path of its report page",
+    )
+    p.add_argument("--results", default="results", help="the report's folder (default: results)")
+    p.add_argument("--width", type=int, default=None, help="terminal width (default: detected)")
+
     p = sub.add_parser("dvc-yaml", help="generate dvc.yaml from the Snakemake DAG")
     p.add_argument("--out", default="dvc.yaml")
     p.add_argument("--check", action="store_true", help="fail if the file on disk is stale")
@@ -260,7 +268,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                 params, args.scores, args.runs, args.out, args.representations, args.forgetting
             )
             print(res.pop("summary"))
+            print(f"Report: {res['page']}")
             res = None
+        elif c == "summary":
+            res = steps.summary(args.results, args.width)
         elif c == "dvc-yaml":
             res = steps.dvc_yaml(args.out, args.check)
         else:  # pragma: no cover - argparse rejects unknown commands

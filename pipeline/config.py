@@ -840,6 +840,37 @@ def load_params(paths: Sequence[str | os.PathLike]) -> dict[str, Any]:
     return cfg
 
 
+#: methods that train under several processes (their `parallelism`, pipeline/methods/base.py:
+#: STL/MTL data parallel, parallel Reptile's trajectories); the rest run in one process only
+DISTRIBUTED_METHODS = ("mtl", "reptile", "stl")
+
+
+def _check_processes(cfg: Mapping[str, Any], where: str) -> None:
+    """`training.processes` > 1 with a method that cannot use it fails here, before any job is
+    submitted (the trainer would refuse it only after the GPUs were allocated and torchrun ran)."""
+    default = cfg["training"].get("processes", 1)
+    for name, exp in active_experiments(cfg).items():
+        n = max(
+            [exp.get("processes", default), *(e.get("processes", 1) for e in exp.get("sweep", []))]
+        )
+        if n == 1:
+            continue
+        key = "training.processes" if n == default else f"experiments.{name}.processes"
+        method = exp["method"]
+        if method not in DISTRIBUTED_METHODS:
+            raise ConfigError(
+                f"{where}: {key}: {n}, but experiments.{name} uses {method}, which "
+                f"runs in one process only (several: {', '.join(DISTRIBUTED_METHODS)}); use "
+                "processes: 1 or null the experiment"
+            )
+        if method == "reptile" and method_params(method, exp)["optimizer_state"] == "shared":
+            raise ConfigError(
+                f"{where}: experiments.{name}.optimizer_state: shared chains the m trajectories "
+                f"through one AdamW state, which {n} processes cannot reproduce; expected reset "
+                "(independent trajectories) with training.processes > 1"
+            )
+
+
 def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
     """Validate a merged config; raise ConfigError naming the key path and what was expected."""
     _validate(cfg, _TOP_SCHEMA, where)
@@ -927,6 +958,7 @@ def validate(cfg: Mapping[str, Any], where: str = "params") -> None:
                         f"{where}: experiments.{name}.finetune_split: dev leaves no dev set to "
                         f"choose among finetune lrs {lrs} of {task}; give one"
                     )
+    _check_processes(cfg, where)
     zs = cfg["zero_shot_langs"]
     for task, langs in zs.items() if isinstance(zs, Mapping) else [(None, zs)]:
         key = "zero_shot_langs" + (f".{task}" if task else "")

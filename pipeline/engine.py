@@ -198,11 +198,18 @@ class TrainContext:
         total = 0.0
         for tlp in tlps:
             batch = self.batch(tlp)
+            share = 1.0
             if self.data_parallel:  # every rank drew the same global batch: keep my rows
+                # weighted by my share of what the loss averages over (labelled tokens for
+                # tagging: shards hold unequal counts), the ranks' mean is the global loss
+                task = for_task(tlp.task)
+                whole = task.loss_count(batch)
                 batch = distributed.shard(batch)
+                if whole:
+                    share = task.loss_count(batch) * distributed.world().size / whole
             loss = self.loss(tlp, batch)
-            (loss / n).backward()
-            total += loss.item()
+            (loss * share / n).backward()
+            total += loss.item() * share
         if self.data_parallel:  # the global batch's loss, averaged with the gradients
             logged = torch.tensor([total], dtype=torch.float64, device=self.device)
             self.outer_step(logged)

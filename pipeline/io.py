@@ -14,9 +14,20 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it: briefly 0o077, which only tightens a file that
+    another thread creates at that instant)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    # mkstemp makes it 0600; the output gets the mode open() would give it (0644 under umask
+    # 022), so a results folder on a shared cluster stays readable by the group
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     return Path(name)
 
@@ -69,6 +80,7 @@ def atomic_dir(path: str | os.PathLike, keep_existing: bool = False) -> Iterator
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 -> what mkdir would give (0755 under 022)
     try:
         yield tmp
         if keep_existing:

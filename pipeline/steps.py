@@ -519,6 +519,8 @@ def report(
     forgetting: Sequence[str] = (),
 ) -> dict[str, Any]:
     from pipeline.report import write_report
+    from pipeline.report.figures import write_figures
+    from pipeline.report.html_page import write_page
     from pipeline.report.provenance_table import write_provenance_table
     from pipeline.report.representation_tables import write_representation_tables
 
@@ -534,7 +536,17 @@ def report(
     write_representation_tables(cfg, [Path(r) for r in representations], Path(out))
     # where each run's numbers came from (code, params, software, data, device, seed)
     write_provenance_table([Path(r) for r in runs], Path(out))
+    # what people read: PNGs of the plot data, then one self-contained page of everything
+    write_figures(Path(out))
+    result["page"] = str(write_page(cfg, Path(out)))
     return result
+
+
+def summary(results: str, width: int | None = None) -> None:
+    """Print the headline table of the report under `results` (nothing to dump after it)."""
+    from pipeline.report.summary import print_summary
+
+    print_summary(Path(results), width)
 
 
 def toy2d(params: Sequence[str], out: str) -> dict[str, Any]:
@@ -565,7 +577,7 @@ def download(dataset: str, out: str, lock: str) -> dict[str, Any]:
 
 
 def dvc_yaml(out: str, check: bool) -> dict[str, Any]:
-    from pipeline.dvcgen import write_dvc_yaml
+    from pipeline.workflow.dvc_yaml import write_dvc_yaml
 
     return write_dvc_yaml(Path(out), check=check)
 

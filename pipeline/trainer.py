@@ -146,6 +146,11 @@ class Trainer:
                 encoder, self.labels, self.p.get("dropout", 0.1), pooler=self.p.get("pooler", False)
             )
         self.model.to(self.device)
+        world = distributed.world()
+        if world.rank > 0:  # (the model above was built from the same seed on every rank)
+            # each rank its own dropout masks: from the run's seed, the ranks would draw the
+            # same masks for their shards, one pattern repeated over the global batch
+            torch.manual_seed(stream_seed(self.p["seed"], world.rank))
         self.train_splits = {t: train_split_of(self.p, t) for t in run.train_tlps}
         self.select_tlps = selection_tlps(run)
         if not distributed.is_main():  # several processes: rank 0 writes the feature caches,
@@ -336,7 +341,10 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         self.ctx.inner_steps_done = state["inner_steps_done"]
         self.ctx.batches_drawn = state.get("batches_drawn", 0)
-        set_rng_state(state["rng"])
+        # this rank's own generators (several processes: rank 0 saved every rank's)
+        ranks = state.get("rng_ranks", [state["rng"]])
+        rank = distributed.world().rank
+        set_rng_state(ranks[rank] if rank < len(ranks) else state["rng"])
         saved: dict[str, dict[str, torch.Tensor]] = {}
         for k, v in extra.items():
             sel, _, name = k[len("best.") :].partition(".")
@@ -361,14 +369,14 @@ class Trainer:
             return self._fit(out, clear, term)
 
     def _checkpoint(self, step: int, history: list, best: dict) -> None:
-        if not distributed.is_main():  # every rank holds the same state: rank 0 saves it
+        # every rank holds the same state but its own dropout generator: rank 0 saves it all
+        rngs = distributed.gather_objects(rng_state())
+        if not distributed.is_main():
             return
-        save_checkpoint(
-            self.checkpoint_dir,
-            self.model,
-            self._state(step, history, best),
-            self._best_extra(best),
-        )
+        state = self._state(step, history, best)
+        if len(rngs) > 1:
+            state["rng_ranks"] = rngs
+        save_checkpoint(self.checkpoint_dir, self.model, state, self._best_extra(best))
 
     def _fit(self, out: str | Path, clear: bool, term: dict[str, bool]) -> dict[str, Any]:
         p = self.p

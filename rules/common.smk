@@ -9,7 +9,7 @@ import sys
 
 from snakemake.settings.types import DeploymentMethod
 
-from pipeline.code_stamps import write_stamp
+from pipeline.workflow.code_stamps import write_stamp
 from pipeline.config import CLUSTERS_DIR, cluster_name, experiment_runs, layout, validate
 from pipeline.data.plan import describe_sources, needed_splits
 from pipeline.errors import ConfigError
@@ -156,10 +156,11 @@ def code(*modules):
 
 
 # A step's code input is its group's stamp, one small file holding the sha256 of each file of
-# the group, not the files themselves (pipeline/code_stamps.py): editing a file of a group reruns
-# that group's jobs as before, and planning stats each file once per group instead of once per
-# job (~55 files x every train job of a preset). The stamps are brought up to date here, as the
-# rules are read (no job writes them); dvc.yaml lists the files themselves (pipeline.dvcgen).
+# the group, not the files themselves (pipeline/workflow/code_stamps.py): editing a file of a
+# group reruns that group's jobs as before, and planning stats each file once per group instead
+# of once per job (~55 files x every train job of a preset). The stamps are brought up to date
+# here, as the rules are read (no job writes them); dvc.yaml lists the files themselves
+# (pipeline/workflow/dvc_yaml.py).
 CODE_STAMP = "logs/code/{group}.sha256"
 CODE_GROUPS = {}  # group -> code(*modules) of its steps
 

@@ -1,4 +1,5 @@
-# Report: DVC metrics, Markdown tables, learning-curve plot data and the representation tables.
+# Report: DVC metrics, Markdown tables, learning-curve plot data and the representation tables;
+# PNG figures of the plot data and results/report.html, one self-contained page of it all.
 
 
 rule report:
@@ -6,6 +7,8 @@ rule report:
         metrics="results/metrics.json",
         tables=directory("results/tables"),
         plots=directory("results/plots"),
+        figures=directory("results/figures"),
+        page="results/report.html",
     input:
         scores=expand("results/scores/{run}.json", run=RUNS),
         runs=expand("models/runs/{run}", run=RUNS),

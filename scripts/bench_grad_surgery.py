@@ -11,7 +11,7 @@ per step reported with the ratio to MTL.
 Memory: the per-task buffer is T × D × 4 bytes (printed); on CUDA the peak allocated during a
 step is also measured, as a ratio to MTL's.
 
-    python scripts/bench_grad_surgery.py [--rounds 5] [--steps 4] [--tasks 6] [--device cpu]
+    python scripts/bench_grad_surgery.py [--rounds 7] [--steps 4] [--tasks 6] [--device cpu]
 
 Printed figures only; nothing here is asserted.
 """
@@ -40,7 +40,7 @@ from pipeline.methods.pcgrad import PCGrad  # noqa: E402
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--steps", type=int, default=4, help="steps per round and method")
     ap.add_argument("--tasks", type=int, default=len(TLPS), help="T, tasks per step")
     model_args(ap)

@@ -1,5 +1,5 @@
-"""Print the end-of-demo summary: the test and zero-shot tables (mean ± sd over seeds, 95%
-intervals) and the Table 2 shape this run computed, then jobs and wall time per stage."""
+"""Print the jobs and wall time per stage of the run (`make demo`, before `python -m pipeline
+summary`: the headline table, and where results/report.html and every table are)."""
 
 from __future__ import annotations
 
@@ -28,17 +28,14 @@ def print_stage_times(times: dict[str, tuple[int, float]]) -> None:
 
 
 def main() -> None:
-    for name in ("test.md", "zero_shot.md", "paper_table2.md"):
-        p = Path("results/tables") / name
-        if p.exists():
-            print(p.read_text())
     times = stage_times()
     if times:
         print("### Jobs and wall time per stage (seconds summed over jobs)\n")
         print_stage_times(times)
     print(
-        "\nResults: results/metrics.json, results/tables/*.md and *.csv (per-seed scores: "
-        "per_seed.csv), results/plots/ (dvc plots show)"
+        "\nResults: results/report.html (one page: tables, figures, params, provenance), "
+        "results/metrics.json, results/tables/*.md and *.csv (per-seed scores: per_seed.csv), "
+        "results/figures/*.png, results/plots/ (dvc plots show)\n"
     )
 
 

@@ -1,6 +1,6 @@
-"""Code stamps: one logs/code/<group>.sha256 per group of steps stands for that group's pipeline/
-files as its jobs' code input (pipeline/code_stamps.py, rules/common.smk), while dvc.yaml still
-lists the files themselves.
+"""Code stamps: one logs/code/<group>.sha256 per group of steps stands for that group's
+pipeline/ files as its jobs' code input (pipeline/workflow/code_stamps.py, rules/common.smk),
+while dvc.yaml still lists the files themselves.
 
 The end-to-end test gives a fresh clone of the shrunken project a placeholder for every output,
 marked up to date (`snakemake --touch`), so the DAG's rerun decisions are checked in seconds
@@ -22,19 +22,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.code_stamps import write_stamp
-from pipeline.dvcgen import _paths, code_stamps
 from pipeline.errors import PipelineError
+from pipeline.workflow.code_stamps import write_stamp
+from pipeline.workflow.dvc_yaml import _paths, code_stamps
 from tests.e2e import dry_run_jobs, make_project, run, snakemake
 
 #: a file of the train group (TRAIN_CODE) that no data, encoder, toy2d or forgetting step runs
 EDITED = "pipeline/finetune.py"
 
-#: every job's rule and outputs (path, is a folder), from the DAG dvcgen builds
+#: every job's rule and outputs (path, is a folder), from the DAG dvc_yaml builds
 LIST_JOBS = r"""
 import contextlib, io, json
 from pathlib import Path
-from pipeline.dvcgen import _build_dag
+from pipeline.workflow.dvc_yaml import _build_dag
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
     wf = _build_dag(Path("Snakefile").resolve(), Path(".").resolve())
 print(json.dumps([(j.rule.name, [(str(f), f.is_directory) for f in j.output]) for j in wf.dag.jobs]))

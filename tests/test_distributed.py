@@ -1,11 +1,15 @@
 """Several processes through torch.distributed (gloo on CPU, 2 ranks spawned here).
 
 * data-parallel MTL (two TLP batches per step, each sharded over the ranks) ends with the
-  parameters of the one-process run of the same global batches;
+  parameters of the one-process run of the same global batches, also for tagging, whose loss
+  is a mean over labelled tokens that the shards hold unequally (each rank's loss is weighted
+  by its share of them);
 * parallel Reptile with its trajectories spread over the ranks (`optimizer_state: reset`, a
   warm-up + linear schedule, MultiDDS updating every meta-step) ends with the one-process θ and
   the same sampler probabilities on every rank;
-* only rank 0 writes: rank 1's output and checkpoint folders are never created.
+* only rank 0 writes: rank 1's output and checkpoint folders are never created;
+* with dropout, each rank draws its own masks, and a resume from a checkpoint both ranks share
+  ends bit-identical to the uninterrupted run.
 
 Classification TLPs (a per-example mean loss) and an encoder without dropout make the sharded
 step the same computation as the whole-batch one, up to float rounding (hence atol 1e-6, not
@@ -51,7 +55,11 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             multidds={"update_every": 1, "lr": 0.5, "dev": "all"},
         ),
     ),
+    # tagging: a mean over labelled tokens, which the two shards of a batch hold unequally
+    "mtl_ner": ("mtl", dict(steps=4, tasks_per_step=2, eval_every=100, checkpoint_every=100)),
 }
+#: the TLPs of a case (default: TLPS)
+CASE_TLPS = {"mtl_ner": ["ner/l0", "ner/l1"]}
 TIMEOUT_S = 240
 
 
@@ -64,12 +72,38 @@ def world_nodrop(tiny_world, tmp_path_factory) -> dict:
     cfg = json.loads((enc / "config.json").read_text())
     cfg.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     (enc / "config.json").write_text(json.dumps(cfg))
-    return {"root": root, "prepared": tiny_world["prepared"], "encoder": enc}
+    return {
+        "root": root,
+        "prepared": tiny_world["prepared"],
+        "encoder": enc,
+        "encoder_dropout": tiny_world["encoder"],
+    }
+
+
+#: data-parallel MTL with dropout, checkpointed at step 2 into one folder both ranks share (as
+#: they do in a job), then resumed from it
+DROPOUT = dict(steps=4, tasks_per_step=2, eval_every=100, checkpoint_every=2, dropout=0.1)
+
+
+def dropout_case(world: dict, rank: int) -> dict[str, Any]:
+    """Each rank's dropout stream, and a resume from the step-2 checkpoint against the
+    uninterrupted run (both with the encoder's and the heads' dropout on)."""
+    drop = {**world, "encoder": world["encoder_dropout"]}
+    shared = Path(world["root"]) / "shared-dropout"
+    run = make_run("mtl", TLPS, **DROPOUT)
+    t = trainer(drop, run, shared / "ckpt")
+    after_init = torch.get_rng_state()
+    t.fit(shared / "out", clear=False)  # keeps the step-2 checkpoint
+    full, rng = weights(t.model), torch.get_rng_state()
+    distributed.barrier()  # (rank 0 has written the checkpoint: a collective came after it)
+    again = trainer(drop, run, shared / "ckpt")
+    again.fit(shared / "out2")
+    return {"init_rng": after_init, "full": full, "resumed": weights(again.model), "rng": rng}
 
 
 def build(world: dict, case: str, ckpt: Path):
     method, over = CASES[case]
-    return trainer(world, make_run(method, TLPS, dropout=0.0, **over), ckpt)
+    return trainer(world, make_run(method, CASE_TLPS.get(case, TLPS), dropout=0.0, **over), ckpt)
 
 
 def result(t) -> dict[str, Any]:
@@ -102,6 +136,7 @@ def _worker(rank: int, size: int, port: int, world: dict, results: str) -> None:
             t = build(world, case, mine / "ckpt")
             t.fit(mine / "out")
             out[case] = result(t)
+        out["dropout"] = dropout_case(world, rank)
         torch.save(out, Path(results) / f"rank{rank}.pt")
     except BaseException:
         (Path(results) / f"rank{rank}.err").write_text(traceback.format_exc())
@@ -157,7 +192,7 @@ def test_two_ranks_equal_one_process(case, two_ranks, world_nodrop, tmp_path):
         assert got["streams"] == ref["streams"]
     # the two ranks really split the work: batches (MTL) or trajectories (Reptile)
     assert ref["data_parallel"] is False and ref["processes"] == 1
-    if case == "mtl":
+    if case.startswith("mtl"):
         assert two_ranks[0][case]["data_parallel"] and two_ranks[1][case]["data_parallel"]
     else:
         assert two_ranks[0][case]["processes"] == two_ranks[1][case]["processes"] == 2
@@ -167,6 +202,20 @@ def test_two_ranks_equal_one_process(case, two_ranks, world_nodrop, tmp_path):
     if ref["probs"] is not None:  # MultiDDS: one sampler state on every rank
         assert two_ranks[0][case]["probs"] == two_ranks[1][case]["probs"]
         assert two_ranks[0][case]["probs"] == pytest.approx(ref["probs"], abs=1e-6)
+
+
+def test_each_rank_draws_its_own_dropout_and_resumes_exactly(two_ranks):
+    """Rank 1 reseeds its generator after the (identical) model build, so the ranks' masks
+    differ; a resume restores each rank's own generator (rank 0 saved both), so the resumed
+    run ends bit-identical to the uninterrupted one (without the per-rank states, rank 1 would
+    continue from rank 0's generator and the weights would differ)."""
+    d0, d1 = two_ranks[0]["dropout"], two_ranks[1]["dropout"]
+    assert not torch.equal(d0["init_rng"], d1["init_rng"])
+    assert not torch.equal(d0["rng"], d1["rng"])
+    for d in (d0, d1):
+        assert d["full"].keys() == d["resumed"].keys()
+        assert all(torch.equal(d["full"][k], d["resumed"][k]) for k in d["full"])
+    assert all(torch.equal(d0["full"][k], d1["full"][k]) for k in d0["full"])
 
 
 def test_only_rank_zero_writes(two_ranks, world_nodrop):
@@ -232,6 +281,51 @@ def test_refusals_under_two_processes(fake_two, world_nodrop, tmp_path):
         )
 
 
+def two_process_preset() -> str:
+    """params.yaml's default with `training.processes: 2`: the one-process methods nulled and
+    Reptile's trajectories independent (what config validation asks for)."""
+    import yaml
+
+    from pipeline.config import DISTRIBUTED_METHODS
+
+    exps = yaml.safe_load(Path("params.yaml").read_text())["experiments"]
+    over: dict[str, Any] = {}
+    for name, exp in exps.items():
+        if exp and exp["method"] not in DISTRIBUTED_METHODS:
+            over[name] = None
+        elif exp and exp["method"] == "reptile":
+            over[name] = {"optimizer_state": "reset"}
+    return yaml.safe_dump({"training": {"processes": 2}, "experiments": over})
+
+
+def test_config_refuses_one_process_methods_under_several(tmp_path):
+    """Before any job: a method without `parallelism`, and shared-state Reptile, with
+    processes > 1 (the config's list is the methods' own attribute)."""
+    import yaml
+
+    from pipeline.config import DISTRIBUTED_METHODS, METHOD_PROPS, load_params
+    from pipeline.methods import get_method
+
+    assert set(DISTRIBUTED_METHODS) == {m for m in METHOD_PROPS if get_method(m).parallelism}
+    ok = yaml.safe_load(two_process_preset())
+    bad = tmp_path / "bad.yaml"
+    for one in [n for n, e in ok["experiments"].items() if e is None][:3]:
+        bad.write_text(yaml.safe_dump({**ok, "experiments": {**ok["experiments"], one: {}}}))
+        with pytest.raises(ConfigError, match=f"processes: 2, but experiments.{one} uses"):
+            load_params(["params.yaml", str(bad)])
+    rep = next(n for n, e in ok["experiments"].items() if e)
+    del ok["experiments"][rep]
+    bad.write_text(yaml.safe_dump(ok))
+    with pytest.raises(ConfigError, match=f"experiments.{rep}.optimizer_state: shared"):
+        load_params(["params.yaml", str(bad)])
+    # an experiment's own `processes:` is checked the same way, and named
+    bad.write_text(yaml.safe_dump({"experiments": {one: {"processes": 2}}}))
+    with pytest.raises(ConfigError, match=f"experiments.{one}.processes: 2, but experiments.{one}"):
+        load_params(["params.yaml", str(bad)])
+    bad.write_text(two_process_preset())
+    assert load_params(["params.yaml", str(bad)])["training"]["processes"] == 2
+
+
 def test_processes_above_one_relaunches_under_torchrun(monkeypatch, tmp_path):
     from pipeline import steps
 
@@ -246,7 +340,7 @@ def test_processes_above_one_relaunches_under_torchrun(monkeypatch, tmp_path):
 
     monkeypatch.setattr(os, "execv", fake_exec)
     preset = tmp_path / "p.yaml"
-    preset.write_text("training:\n  processes: 2\n")
+    preset.write_text(two_process_preset())
     runs = steps.runs_of(["params.yaml", str(preset)])
     run_id = runs[0].id
     with pytest.raises(Exec):

@@ -9,6 +9,7 @@ fail before any work with the key named.
 from __future__ import annotations
 
 import copy
+import csv
 import json
 import re
 import sys
@@ -57,11 +58,17 @@ def test_demo_ran_every_job_and_printed_what_it_computed(project):
     forked = forked_jobs(proj / "logs/forkserver.log")
     assert {f"train {r['id']}" for r in runs} <= set(forked)
     assert {"generate", "prepare synthetic", "pretrain", "report"} <= set(forked)
-    # the summary printed the table this run wrote, cells as mean ± sd over the two seeds
-    table = (proj / "results/tables/test.md").read_text()
-    assert table.strip().splitlines()[0] in out
-    mtl_row = next(line for line in table.splitlines() if line.startswith("| mtl |"))
-    assert mtl_row in out and "±" in mtl_row
+    # `python -m pipeline summary` printed the numbers this run wrote (cells.csv), as mean ± sd
+    # over the two seeds, each row on one line, then the path of the page of everything
+    cells = list(csv.DictReader(open(proj / "results/tables/cells.csv", encoding="utf-8")))
+    mtl = [c for c in cells if c["experiment"] == "mtl" and c["split"] == "test"]
+    mtl_line = next(ln for ln in out.splitlines() if ln.strip("│ ").startswith("mtl "))
+    assert len(mtl) == 3 and all(
+        f"{float(c['mean']):.1f} ± {float(c['sd']):.1f}" in mtl_line for c in mtl
+    ), (mtl, mtl_line)
+    assert "Report: results/report.html" in out
+    page = (proj / "results/report.html").read_text("utf-8")
+    assert page.count('<img src="data:image/png;base64,') >= 3 and "<td>mtl</td>" in page
     assert re.search(r"train\s+\d+\s+[\d.]+", out), "per-stage job counts and times"
 
 

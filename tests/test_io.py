@@ -41,3 +41,23 @@ def test_without_keep_existing_a_concurrent_copy_is_replaced(tmp_path):
         with atomic_dir(target) as theirs:
             (theirs / "data").write_text("theirs")
     assert (target / "data").read_text() == "mine"
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_outputs_get_the_mode_the_umask_gives(tmp_path, mask):
+    """Not mkstemp's 0600 / mkdtemp's 0700: a results folder on a shared cluster stays as
+    readable as `open()` and `mkdir` would have made it."""
+    import os
+
+    from pipeline.io import atomic_write_text
+
+    old = os.umask(mask)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_dir(tmp_path / "d") as d:
+            atomic_write_text(d / "b.txt", "y")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (tmp_path / "d" / "b.txt").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -271,7 +271,9 @@ def test_dag_runs_through_slurm_like_locally(slurm, tmp_path):
     for _, jobid, log in submitted:
         info = sh(["scontrol", "show", "job", jobid], cluster, e)
         assert "JobState=COMPLETED" in info and "Partition=debug" in info, info
-        assert re.search(rf"Allocate JobId={jobid} ", ctld_log), jobid
+        # the main scheduler logs "sched: Allocate JobId=N", the backfill one "Started JobId=N"
+        assert re.search(rf"(Allocate|Started) JobId={jobid} ", ctld_log), jobid
+        assert f"_job_complete: JobId={jobid} WEXITSTATUS 0" in ctld_log, jobid
         assert Path(log).is_file() and str(cluster / ".snakemake/slurm_logs") in log
     listed = sh(["squeue", "--states=all", "-h", "-o", "%i|%T"], cluster, e).split()
     assert {f"{j}|COMPLETED" for j in jobids} <= set(listed)

@@ -24,14 +24,18 @@ from pipeline.errors import DataError, PipelineError
 from pipeline.models.encoder import SPECIAL_TOKENS, finish_bert_tokenizer
 from pipeline.tasks import FeatureSettings, TaskFeatureSettings, get_task_type
 from pipeline.tasks.common import (
+    ENCODER_COLUMNS,
     FEATURIZER_VERSION,
     IGNORE_INDEX,
     align_word_labels,
+    encode_unpadded,
     feature_cache_key,
     first_subtoken_mask,
+    padded_columns,
     tokenizer_fingerprint,
+    word_ids_array,
 )
-from pipeline.tasks.qa import NO_OFFSET, best_span
+from pipeline.tasks.qa import NO_OFFSET, _pair_windows, best_span
 
 COMMON = "the a cat dog sat ran on under mat river bank by and was is big small red".split()
 RARE = "catdogmat"  # never seen whole in training text, so WordPiece splits it
@@ -159,6 +163,62 @@ def test_pair_and_single_classification_labels(tok):
     logits = np.array([[0.1, 0.2, 3.0], [0.0, 2.0, 1.0]])
     pred = get_task_type("pair").decode(recs, f, {"logits": logits}, inv, s)
     assert pred == {"p1": "neutral", "p2": "entailment"}
+
+
+@pytest.mark.parametrize("kind", ["words", "pair", "single"])
+def test_unpadded_backend_call_equals_the_padded_transformers_call(tok, kind):
+    """`encode_unpadded` + `padded_columns` (+ `word_ids_array`) give what transformers' padded
+    call gives, truncation (longest_first, both sides of a pair) included, and the backend's
+    truncation/padding state is left as it was."""
+    rng = random.Random(3)
+    vocab = [*COMMON, RARE, "!", "catdog"]
+
+    def words(k: int) -> list[str]:
+        return [rng.choice(vocab) for _ in range(k)]
+
+    n, length = 40, 16
+    if kind == "words":
+        inputs = [words(rng.randint(0, 20)) for _ in range(n)]
+        ref = tok(inputs, is_split_into_words=True, truncation=True, max_length=length,
+                  padding="max_length", return_token_type_ids=True)  # fmt: skip
+    else:
+        a = [" ".join(words(rng.randint(1, 14))) for _ in range(n)]
+        b = [" ".join(words(rng.randint(1, 14))) for _ in range(n)]
+        args = (a, b) if kind == "pair" else (a,)
+        inputs = list(zip(a, b)) if kind == "pair" else a
+        ref = tok(*args, truncation=True, max_length=length, padding="max_length",
+                  return_token_type_ids=True)  # fmt: skip
+    tok.backend_tokenizer.enable_padding(length=7)
+    before = (tok.backend_tokenizer.truncation, tok.backend_tokenizer.padding)
+    encs = encode_unpadded(tok, inputs, length, pretokenized=kind == "words")
+    assert (tok.backend_tokenizer.truncation, tok.backend_tokenizer.padding) == before
+    tok.backend_tokenizer.no_padding()
+    cols = padded_columns(encs, tok, length)
+    assert any(len(e) == length for e in encs) and any(len(e) < length for e in encs)
+    for c in ENCODER_COLUMNS:
+        assert cols[c].tolist() == ref[c], c
+    if kind == "words":
+        wids = [[-1 if w is None else w for w in ref.word_ids(i)] for i in range(n)]
+        assert word_ids_array(encs, length).tolist() == wids
+
+
+def test_qa_windows_equal_the_padded_transformers_call(tok):
+    """QA's unpadded windows (stride, only_second, overflow) are transformers' padded ones."""
+    rng = random.Random(5)
+    qs = [" ".join(rng.choice(COMMON) for _ in range(rng.randint(1, 5))) for _ in range(12)]
+    cs = [" ".join(rng.choice([*COMMON, RARE]) for _ in range(rng.randint(1, 40))) for _ in qs]
+    s = FeatureSettings(max_length=24)
+    ref = tok(qs, cs, truncation="only_second", stride=4, return_overflowing_tokens=True,
+              return_offsets_mapping=True, max_length=24, padding="max_length",
+              return_token_type_ids=True)  # fmt: skip
+    sample, cols, offsets, ctx = _pair_windows(tok, qs, cs, s, 4)
+    assert len(sample) > len(qs)  # some contexts need several windows
+    assert sample.tolist() == ref["overflow_to_sample_mapping"]
+    for c in ENCODER_COLUMNS:
+        assert cols[c].tolist() == ref[c], c
+    assert offsets.tolist() == [[list(o) for o in row] for row in ref["offset_mapping"]]
+    seq = [[x == 1 for x in ref.sequence_ids(i)] for i in range(len(sample))]
+    assert ctx.tolist() == seq
 
 
 # --------------------------------------------------------------------------- intent + slots

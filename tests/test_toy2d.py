@@ -16,7 +16,6 @@ import yaml
 import pipeline.experiments.toy2d_plots as plots
 from pipeline import cli
 from pipeline.config import load_params, validate
-from pipeline.dvcgen import TOY2D_PLOTS
 from pipeline.errors import ConfigError
 from pipeline.experiments.toy2d import (
     DEFAULT_OPTIONS,
@@ -41,6 +40,7 @@ from pipeline.methods import get_method
 from pipeline.methods.mtl import MTL
 from pipeline.methods.pcgrad import PCGrad
 from pipeline.methods.seq_reptile import SequentialReptile
+from pipeline.workflow.dvc_yaml import TOY2D_PLOTS
 from tests.conftest import REPO
 
 PNG = b"\x89PNG\r\n\x1a\n"

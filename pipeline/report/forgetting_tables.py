@@ -30,6 +30,7 @@ from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_write_bytes, atomic_write_text, read_json
+from pipeline.report.figures import png_bytes
 
 #: the three measures of Figure 5: (key of the per-run JSON, plot file, axis label)
 MEASURES = (
@@ -200,26 +201,21 @@ def plot_rows(rows: Sequence[dict[str, Any]], measure: str) -> list[list[Any]]:
 
 
 def bar_png(rows: list[list[Any]], title: str) -> bytes:
-    """A horizontal bar chart (± sd) of `plot_rows`, as PNG bytes (matplotlib's Agg canvas)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+    """A horizontal bar chart (± sd) of `plot_rows`, as PNG bytes (figures.png_bytes)."""
     labels = [r[0] for r in rows]
-    fig = Figure(figsize=(6.4, 0.9 + 0.35 * max(len(rows), 1)), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    ys = list(range(len(rows)))[::-1]
-    errs = [r[2] if r[2] != "" else 0.0 for r in rows]
-    colors = ["0.6" if lab.startswith(PRETRAINED) else "C0" for lab in labels]
-    xerr = errs if any(errs) else None
-    ax.barh(ys, [r[1] for r in rows], xerr=xerr, color=colors, capsize=3)
-    ax.set_yticks(ys, labels)
-    ax.set_xlabel(title)
-    ax.set_title(f"{title} (Lee et al. 2022, Figure 5)", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot(1, 1, 1)
+        ys = list(range(len(rows)))[::-1]
+        errs = [r[2] if r[2] != "" else 0.0 for r in rows]
+        colors = ["0.6" if lab.startswith(PRETRAINED) else "C0" for lab in labels]
+        xerr = errs if any(errs) else None
+        ax.barh(ys, [r[1] for r in rows], xerr=xerr, color=colors, capsize=3)
+        ax.set_yticks(ys, labels)
+        ax.set_xlabel(title)
+        ax.set_title(f"{title} (Lee et al. 2022, Figure 5)", fontsize=10)
+
+    return png_bytes(draw, (6.4, 0.9 + 0.35 * max(len(rows), 1)), dpi=100)
 
 
 def write_forgetting_tables(files: Sequence[Path], out: Path) -> bool:

@@ -49,6 +49,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from pipeline.records import TLP
 from pipeline.report import stats
+from pipeline.report.figures import png_bytes
 
 #: the paper's row order (Tables 1-5) and labels
 ORDER = ("stl", "mtl", "recadam", "gradnorm", "pcgrad", "gradvac", "reptile", "seq_reptile")
@@ -408,17 +409,8 @@ def _num(x: float) -> Any:
 
 
 def _png(path: Path, draw: Any, size: tuple[float, float] = (6.5, 4.5)) -> None:
-    """A figure drawn by `draw(fig)`, saved as PNG without pyplot (no global state, no display)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, dpi=100)
-    FigureCanvasAgg(fig)
-    draw(fig)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    atomic_write_bytes(path, buf.getvalue())
+    """A figure drawn by `draw(fig)`, saved as PNG (figures.png_bytes)."""
+    atomic_write_bytes(path, png_bytes(draw, size, dpi=100))
 
 
 def write_grad_cosine(

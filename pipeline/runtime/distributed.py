@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 
@@ -184,3 +185,13 @@ def broadcast_floats(values: Sequence[float], src: int = 0) -> list[float]:
     t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=on)
     dist.broadcast(t, src)
     return t.tolist()
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """Every rank's `obj`, in rank order, on every rank (`[obj]` for one process): each rank's
+    RNG state for the checkpoint rank 0 writes, so a resumed run draws what it would have."""
+    if _world.size == 1:
+        return [obj]
+    out: list[Any] = [None] * _world.size
+    torch.distributed.all_gather_object(out, obj)
+    return out

@@ -99,6 +99,11 @@ class TaskType(Protocol):
         """
         ...
 
+    def loss_count(self, batch: dict[str, Any]) -> int:
+        """What `loss` is a mean over in `batch` (rows, or labelled tokens for tagging):
+        data-parallel shards are weighted by their share of it."""
+        ...
+
     def model_columns(self, train: bool) -> list[str]:
         """Columns turned into tensors for the model (inputs + labels)."""
         ...

@@ -21,12 +21,12 @@ from pipeline.tasks.common import (
     BatchedTask,
     FirstTokenHead,
     LabelIndex,
-    encoder_call_kwargs,
-    encoder_columns,
+    encode_unpadded,
     encoder_features,
     inventory,
     masked_cross_entropy,
     output_array,
+    padded_columns,
 )
 
 
@@ -47,10 +47,11 @@ class _Classification(BatchedTask):
     ) -> Batch:
         """Featurize one batch of records (columns → lists); one tokenizer call."""
         texts = [list(batch[f]) for f in self.text_fields]
+        inputs = list(zip(*texts)) if len(texts) > 1 else texts[0]
         # "longest_first" trims the longer text of a pair first, keeping both sides represented.
-        enc = tokenizer(*texts, truncation=True, **encoder_call_kwargs(settings))
+        encodings = encode_unpadded(tokenizer, inputs, settings.max_length)
         index = LabelIndex(labels, "label")
-        out = encoder_columns(enc)
+        out = padded_columns(encodings, tokenizer, settings.max_length)
         out["labels"] = np.asarray(
             [index.id(lab, rid) for lab, rid in zip(batch["label"], batch["id"])], dtype=np.int64
         )

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -119,37 +118,86 @@ def encoder_features(settings: FeatureSettings) -> dict[str, Any]:
     return {c: int_seq(settings.max_length) for c in ENCODER_COLUMNS}
 
 
-def encoder_call_kwargs(settings: FeatureSettings) -> dict[str, Any]:
-    """Tokenizer arguments shared by all task types: fixed-length padded lists.
+def encode_unpadded(
+    tokenizer: Any,
+    inputs: list[Any],
+    max_length: int,
+    pretokenized: bool = False,
+    strategy: str = "longest_first",
+    stride: int = 0,
+) -> list[Any]:
+    """The Rust tokenizer's batch call, truncated to `max_length` but not padded.
 
-    No return_tensors="np": transformers converts through a slow recursive Python flatten, while
-    np.asarray on the plain lists (`encoder_columns`) is a single C-level copy.
+    What `tokenizer(inputs, truncation=True, max_length=...)` computes (longest_first, the
+    tokenizer's truncation side, special tokens), minus two costs: transformers' conversion of
+    every encoding to Python lists, and padding every row to max_length inside the tokenizer.
+    `padded_columns` pads in numpy instead. The backend's truncation/padding state is put back
+    afterwards (transformers itself leaves it as its last call set it). With `stride`, each
+    encoding's `overflowing` windows hold the rest (see `windows`).
     """
-    return {
-        "max_length": settings.max_length,
-        "padding": "max_length",
-        "return_token_type_ids": True,
-        "return_attention_mask": True,
-    }
+    backend = tokenizer.backend_tokenizer
+    truncation, padding = backend.truncation, backend.padding
+    backend.enable_truncation(
+        max_length, stride=stride, strategy=strategy, direction=tokenizer.truncation_side
+    )
+    backend.no_padding()
+    try:
+        return backend.encode_batch(inputs, add_special_tokens=True, is_pretokenized=pretokenized)
+    finally:
+        if truncation is None:
+            backend.no_truncation()
+        else:
+            backend.enable_truncation(**truncation)
+        if padding is not None:
+            backend.enable_padding(**padding)
 
 
-def int_array(rows: Sequence[Sequence[Any]], *shape: int) -> np.ndarray:
-    """Equal-length rows of ints (or of int pairs: give the trailing 2) as one int64 array.
+def windows(encodings: Sequence[Any]) -> tuple[list[Any], np.ndarray]:
+    """Every window of overflowing encodings, in transformers' order (each input's first window,
+    then its overflowing ones), and the input index of each (`overflow_to_sample_mapping`)."""
+    flat, sample = [], []
+    for i, e in enumerate(encodings):
+        parts = [e, *e.overflowing]
+        flat += parts
+        sample += [i] * len(parts)
+    return flat, np.asarray(sample, dtype=np.int64)
 
-    np.fromiter over the flattened rows: about twice as fast as np.asarray on nested lists, and
-    4x on the lists of offset tuples, which asarray parses one tuple at a time.
-    """
-    flat: Any = itertools.chain.from_iterable(rows)
-    for _ in shape[2:]:
+
+def filled_positions(encodings: Sequence[Any], length: int) -> np.ndarray:
+    """[n, length] True at the real (unpadded) positions of each right-padded row."""
+    lengths = np.fromiter((len(e) for e in encodings), dtype=np.int64, count=len(encodings))
+    return np.arange(length)[None, :] < lengths[:, None]
+
+
+def padded_field(
+    encodings: Sequence[Any], field: str, pad: int, filled: np.ndarray, count: int
+) -> np.ndarray:
+    """One integer field of every encoding (`ids`, `type_ids`; `offsets` adds a trailing 2),
+    right-padded with `pad` into [n, length(, 2)]. `filled`: `filled_positions`; count: its sum."""
+    pairs = field == "offsets"
+    out = np.full((*filled.shape, 2) if pairs else filled.shape, pad, dtype=np.int64)
+    flat: Any = itertools.chain.from_iterable(getattr(e, field) for e in encodings)
+    if pairs:
         flat = itertools.chain.from_iterable(flat)
-    return np.fromiter(flat, dtype=np.int64, count=math.prod(shape)).reshape(shape)
+    values = np.fromiter(flat, dtype=np.int64, count=count * (2 if pairs else 1))
+    out[filled] = values.reshape(count, 2) if pairs else values
+    return out
 
 
-def encoder_columns(enc: Mapping[str, Any]) -> Batch:
-    """The encoder columns of a padded batch encoding as [N, max_length] int64 arrays."""
-    n = len(enc["input_ids"])
-    width = len(enc["input_ids"][0]) if n else 0
-    return {c: int_array(enc[c], n, width) for c in ENCODER_COLUMNS}
+def padded_columns(encodings: Sequence[Any], tokenizer: Any, length: int) -> Batch:
+    """Encoder columns [n, length] of unpadded encodings, right-padded as the tokenizer would:
+    pad_token_id, token type pad_token_type_id, attention mask 0."""
+    filled = filled_positions(encodings, length)
+    count = int(filled.sum())
+
+    def column(field: str, pad: int) -> np.ndarray:
+        return padded_field(encodings, field, pad, filled, count)
+
+    return {
+        "input_ids": column("ids", tokenizer.pad_token_id),
+        "token_type_ids": column("type_ids", tokenizer.pad_token_type_id),
+        "attention_mask": filled.astype(np.int64),
+    }
 
 
 def run_featurizer(
@@ -236,13 +284,15 @@ def column_array(features: datasets.Dataset, name: str) -> np.ndarray:
 # --------------------------------------------------------------------------- word alignment
 
 
-def word_ids_array(enc: Any, n: int, length: int) -> np.ndarray:
+def word_ids_array(encodings: Sequence[Any], length: int) -> np.ndarray:
     """[n, length] word index of every sub-token, -1 for special tokens and padding."""
+    n = len(encodings)
     out = np.full((n, length), -1, dtype=np.int64)
     if n:
-        # None -> NaN in one C-level conversion (padded rows all have `length` entries)
-        ids = np.array([e.word_ids for e in enc.encodings[:n]], dtype=np.float64)
-        out[:, : ids.shape[1]] = np.nan_to_num(ids, nan=-1).astype(np.int64)
+        flat = list(itertools.chain.from_iterable(e.word_ids for e in encodings))
+        # None -> NaN in one C-level conversion
+        ids = np.nan_to_num(np.array(flat, dtype=np.float64), nan=-1).astype(np.int64)
+        out[filled_positions(encodings, length)] = ids
     return out
 
 
@@ -269,10 +319,10 @@ def encode_words(
     tokenizer: Any, words: Sequence[Sequence[str]], settings: FeatureSettings
 ) -> tuple[Batch, np.ndarray]:
     """Tokenize pre-split words (one fast batch call); return encoder columns and word ids."""
-    enc = tokenizer(
-        list(words), is_split_into_words=True, truncation=True, **encoder_call_kwargs(settings)
+    encodings = encode_unpadded(tokenizer, list(words), settings.max_length, pretokenized=True)
+    return padded_columns(encodings, tokenizer, settings.max_length), word_ids_array(
+        encodings, settings.max_length
     )
-    return encoder_columns(enc), word_ids_array(enc, len(words), settings.max_length)
 
 
 def fallback_label(inventory: Sequence[str]) -> str:
@@ -411,6 +461,12 @@ class BatchedTask:
 
     def feature_schema(self, settings: Any, train: bool) -> dict[str, Any]:
         raise NotImplementedError
+
+    def loss_count(self, batch: dict[str, torch.Tensor]) -> int:
+        """What the task's training loss is a mean over, in `batch`: its rows here (per-example
+        means). Data-parallel shards weight their loss by their share of it, so the mean over
+        the ranks is the global batch's loss also where shards hold unequal counts."""
+        return int(batch["input_ids"].shape[0])
 
     def check(self, tokenizer: Any, settings: Any) -> None:
         check_tokenizer(tokenizer)

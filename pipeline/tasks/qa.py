@@ -15,6 +15,7 @@ highest start+end logit span that lies in the context and is at most max_answer_
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import datasets
@@ -30,13 +31,15 @@ from pipeline.tasks.common import (
     BatchedTask,
     check_tokenizer,
     column_array,
-    encoder_call_kwargs,
-    encoder_columns,
+    encode_unpadded,
     encoder_features,
-    int_array,
+    filled_positions,
     int_seq,
     masked_cross_entropy,
     output_array,
+    padded_columns,
+    padded_field,
+    windows,
 )
 
 #: offset pair of tokens outside the context (Arrow needs one type, so not None)
@@ -137,28 +140,39 @@ def _pair_windows(
     settings: FeatureSettings,
     overlap: int,
 ) -> tuple[np.ndarray, Batch, np.ndarray, np.ndarray]:
-    """One pair call: windows of the contexts sharing `overlap` tokens (Hugging Face `stride`)."""
-    enc = tokenizer(
-        questions,
-        contexts,
-        truncation="only_second",
-        stride=overlap,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        **encoder_call_kwargs(settings),
+    """One pair call: windows of the contexts sharing `overlap` tokens (Hugging Face `stride`).
+
+    The backend's unpadded call (`encode_unpadded`), padded in numpy: what
+    `tokenizer(..., truncation="only_second", stride=overlap, return_overflowing_tokens=True,
+    return_offsets_mapping=True, padding="max_length")` returns, without its list conversion.
+    """
+    length = settings.max_length
+    encodings, sample = windows(
+        encode_unpadded(
+            tokenizer,
+            list(zip(questions, contexts)),
+            length,
+            strategy="only_second",
+            stride=overlap,
+        )
     )
-    sample = np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
-    offsets = int_array(enc["offset_mapping"], len(sample), settings.max_length, 2)
-    ctx = context_mask(enc, len(sample), settings.max_length)
-    return sample, encoder_columns(enc), offsets, ctx
+    filled = filled_positions(encodings, length)
+    count = int(filled.sum())
+    offsets = padded_field(encodings, "offsets", 0, filled, count)
+    return (
+        sample,
+        padded_columns(encodings, tokenizer, length),
+        offsets,
+        context_mask(encodings, filled, count),
+    )
 
 
-def context_mask(enc: Any, n: int, length: int) -> np.ndarray:
+def context_mask(encodings: list[Any], filled: np.ndarray, count: int) -> np.ndarray:
     """[n, length] True where a token belongs to the context (sequence id 1)."""
-    mask = np.zeros((n, length), dtype=bool)
-    if n:  # None -> NaN in one C-level conversion (padded rows all have `length` entries)
-        seq = np.array([e.sequence_ids for e in enc.encodings[:n]], dtype=np.float64)
-        mask[:, : seq.shape[1]] = seq == 1
+    mask = np.zeros(filled.shape, dtype=bool)
+    if count:  # None -> NaN in one C-level conversion
+        flat = list(itertools.chain.from_iterable(e.sequence_ids for e in encodings))
+        mask[filled] = np.array(flat, dtype=np.float64) == 1
     return mask
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from pipeline.tasks.base import FeatureSettings
 from pipeline.tasks.common import (
     ENCODER_COLUMNS,
+    IGNORE_INDEX,
     Batch,
     BatchedTask,
     LabelIndex,
@@ -35,6 +36,10 @@ from pipeline.tasks.common import (
 class Tagging(BatchedTask):
     name = "tagging"
     token_outputs = {"logits": 0.0}  # noqa: RUF012 - decoding reads real positions only
+
+    def loss_count(self, batch: dict[str, torch.Tensor]) -> int:
+        """The labelled positions (the loss is a mean over tokens, not rows)."""
+        return int((batch["labels"] != IGNORE_INDEX).sum())
 
     def encode_batch(
         self,
