@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import shutil
 from collections.abc import Callable
@@ -192,7 +193,8 @@ def sweeps(plots: Path) -> bytes | None:
             rows = _read_csv(f)
             xs = [r["value"] for r in rows]
             labels += [x for x in xs if x not in labels]
-            ys = [_num(r["mean"]) or 0.0 for r in rows]
+            ys = [_num(r["mean"]) for r in rows]
+            ys = [math.nan if y is None else y for y in ys]  # a gap, not a fake 0
             sd = [_num(r.get("sd")) or 0.0 for r in rows]
             pos = [labels.index(x) for x in xs]
             ax.errorbar(pos, ys, yerr=sd, label=f.stem, capsize=3, marker="o", linewidth=1.2)
