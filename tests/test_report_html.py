@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.report import write_report
-from pipeline.report.figures import read_figures, write_figures
+from pipeline.report.figures import read_figures, sweep_series, write_figures
 from pipeline.report.html_page import markdown_to_html, write_page
 from pipeline.report.provenance_table import write_provenance_table
 from pipeline.runtime.provenance import git_state, package_versions, params_sha256
@@ -204,6 +205,17 @@ def test_figures_are_reproducible(report, tmp_path):
     write_figures(out)
     for f in read_figures(report):
         assert (out / "figures" / f.name).read_bytes() == (report / "figures" / f.name).read_bytes()
+
+
+def test_a_sweep_value_without_a_score_is_a_gap_not_a_zero():
+    rows = [
+        {"value": "1", "mean": "40.5", "sd": "1.5"},
+        {"value": "5", "mean": "", "sd": ""},
+        {"value": "10", "mean": "0.0", "sd": "0.2"},
+    ]
+    xs, ys, sd = sweep_series(rows)
+    assert xs == ["1", "5", "10"] and sd == [1.5, 0.0, 0.2]
+    assert ys[0] == 40.5 and math.isnan(ys[1]) and ys[2] == 0.0  # a real 0 stays 0
 
 
 def test_markdown_subset():

@@ -179,6 +179,18 @@ def _multidds_series(stem: str) -> str:
     return f"{series_name(run)} {task}/{lang}"
 
 
+def sweep_series(rows: list[dict[str, str]]) -> tuple[list[str], list[float], list[float]]:
+    """Swept values, means and sds of one sweep CSV. A missing mean is NaN, so matplotlib
+    leaves a gap where a value has no score rather than drawing a score of 0; a missing sd
+    draws no error bar."""
+    means = [_num(r["mean"]) for r in rows]
+    return (
+        [r["value"] for r in rows],
+        [math.nan if m is None else m for m in means],
+        [_num(r.get("sd")) or 0.0 for r in rows],
+    )
+
+
 def sweeps(plots: Path) -> bytes | None:
     """k-shot / downsampling curves: mean ± sd per swept value, one line per experiment × TLP ×
     metric. Values keep the order of the CSV (the order of the experiment's `sweep`)."""
@@ -190,12 +202,8 @@ def sweeps(plots: Path) -> bytes | None:
         ax = fig.add_subplot(1, 1, 1)
         labels: list[str] = []
         for f in files:
-            rows = _read_csv(f)
-            xs = [r["value"] for r in rows]
+            xs, ys, sd = sweep_series(_read_csv(f))
             labels += [x for x in xs if x not in labels]
-            ys = [_num(r["mean"]) for r in rows]
-            ys = [math.nan if y is None else y for y in ys]  # a gap, not a fake 0
-            sd = [_num(r.get("sd")) or 0.0 for r in rows]
             pos = [labels.index(x) for x in xs]
             ax.errorbar(pos, ys, yerr=sd, label=f.stem, capsize=3, marker="o", linewidth=1.2)
         ax.set_xticks(range(len(labels)), labels)
